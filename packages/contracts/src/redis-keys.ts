@@ -1,0 +1,44 @@
+import type { VideoId } from './ids.js';
+
+/**
+ * Every Redis key and channel the API and workers share. All are under one prefix so several
+ * deployments (or test runs) can share a Redis.
+ */
+export interface KeyspaceOptions {
+  /**
+   * Prefix of every key, also used as BullMQ's queue prefix.
+   * @defaultValue `rehyat`
+   */
+  prefix?: string;
+}
+
+export class Keyspace {
+  readonly prefix: string;
+  constructor(opts: KeyspaceOptions = {}) {
+    this.prefix = opts.prefix ?? 'rehyat';
+  }
+  /** Stream of a video's live events (XADD by producers, XREAD by the SSE route). */
+  videoEvents(id: VideoId): string {
+    return `${this.prefix}:video:${id}:events`;
+  }
+  /** Set (to a reason) when a running video must stop; the worker polls it between steps. */
+  videoCancel(id: VideoId): string {
+    return `${this.prefix}:video:${id}:cancel`;
+  }
+  /** Pub/sub channel on which cancel requests are announced (payload: the video id). */
+  cancelChannel(): string {
+    return `${this.prefix}:cancel`;
+  }
+  /** Hash of one worker's heartbeat, with a TTL; see `WorkerHeartbeat`. */
+  workerHeartbeat(workerId: string): string {
+    return `${this.prefix}:worker:${workerId}`;
+  }
+  /** Pattern matching every worker heartbeat key. */
+  workerHeartbeatPattern(): string {
+    return `${this.prefix}:worker:*`;
+  }
+}
+
+/** Event streams are capped (approximate MAXLEN) and expire after the video is terminal. */
+export const EVENT_STREAM_MAXLEN = 10_000;
+export const EVENT_STREAM_TTL_AFTER_TERMINAL_S = 24 * 60 * 60;
