@@ -7,3 +7,4 @@ export * from './events.js';
 export * from './redis-keys.js';
 export * from './storage-keys.js';
 export * from './heartbeat.js';
+export * from './model-manifest.js';
