@@ -1,0 +1,1 @@
+"""ReHyAt training code: world, VAE, text encoder, DiT teacher/student, distillation, eval, export."""
