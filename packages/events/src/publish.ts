@@ -1,0 +1,57 @@
+import type { Redis } from 'ioredis';
+import {
+  EVENT_DATA,
+  EVENT_STREAM_MAXLEN,
+  EVENT_STREAM_TTL_AFTER_TERMINAL_S,
+  isTerminalEvent,
+  type Keyspace,
+  type VideoEvent,
+  type VideoEventData,
+  type VideoEventType,
+  type VideoId,
+} from '@rehyat/contracts';
+
+/** Name of the stream entry field holding the event JSON (the contract's `payload`). */
+export const PAYLOAD_FIELD = 'payload';
+
+export interface PublishOptions {
+  /** Approximate cap of the stream (`XADD MAXLEN ~`). @defaultValue `EVENT_STREAM_MAXLEN` */
+  maxLen?: number;
+  /** Seconds the stream lives after a terminal event. @defaultValue `EVENT_STREAM_TTL_AFTER_TERMINAL_S` */
+  ttlAfterTerminalS?: number;
+  /** Clock of `created_at`. @defaultValue `() => new Date()` */
+  now?: () => Date;
+}
+
+/**
+ * Appends one event to a video's stream and returns its entry id (the SSE event id).
+ * `data` is validated against the contract's `EVENT_DATA[type]` first (a ZodError on anything
+ * off-contract, nothing written). A terminal event (`completed`, `failed`, `cancelled`) also sets
+ * the stream's TTL, in the same MULTI, so finished streams clean themselves up.
+ */
+export async function publishVideoEvent<T extends VideoEventType>(
+  redis: Redis,
+  keyspace: Keyspace,
+  videoId: VideoId,
+  type: T,
+  data: VideoEventData<T>,
+  opts: PublishOptions = {},
+): Promise<string> {
+  const parsed = EVENT_DATA[type].parse(data) as VideoEventData<T>;
+  const event: VideoEvent<T> = {
+    type,
+    video_id: videoId,
+    created_at: (opts.now ?? (() => new Date()))().toISOString(),
+    data: parsed,
+  };
+  const key = keyspace.videoEvents(videoId);
+  const maxLen = opts.maxLen ?? EVENT_STREAM_MAXLEN;
+  const tx = redis.multi().xadd(key, 'MAXLEN', '~', maxLen, '*', PAYLOAD_FIELD, JSON.stringify(event));
+  if (isTerminalEvent(type)) tx.expire(key, opts.ttlAfterTerminalS ?? EVENT_STREAM_TTL_AFTER_TERMINAL_S);
+  const results = await tx.exec();
+  if (!results) throw new Error(`publishVideoEvent: MULTI on ${key} was aborted`);
+  const [xaddErr, id] = results[0] ?? [new Error('no XADD reply'), null];
+  if (xaddErr) throw xaddErr;
+  for (const [err] of results.slice(1)) if (err) throw err;
+  return id as string;
+}
