@@ -1,0 +1,5 @@
+export * from './request-rate.js';
+export * from './active-videos.js';
+export * from './fair-priority.js';
+export * from './admission.js';
+export * from './headers.js';
