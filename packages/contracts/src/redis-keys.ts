@@ -21,6 +21,14 @@ export class Keyspace {
   videoEvents(id: VideoId): string {
     return `${this.prefix}:video:${id}:events`;
   }
+  /**
+   * One stream of every video's events (each entry also appended to the video's own stream, in
+   * the same MULTI): consumers that follow all videos (webhooks, quota release) read it with a
+   * consumer group, so each event is handled once across API replicas and survives restarts.
+   */
+  videoEventFeed(): string {
+    return `${this.prefix}:events:feed`;
+  }
   /** Set (to a reason) when a running video must stop; the worker polls it between steps. */
   videoCancel(id: VideoId): string {
     return `${this.prefix}:video:${id}:cancel`;
@@ -42,3 +50,5 @@ export class Keyspace {
 /** Event streams are capped (approximate MAXLEN) and expire after the video is terminal. */
 export const EVENT_STREAM_MAXLEN = 10_000;
 export const EVENT_STREAM_TTL_AFTER_TERMINAL_S = 24 * 60 * 60;
+/** The all-videos feed is capped too (approximate MAXLEN); consumers keep up well within it. */
+export const EVENT_FEED_MAXLEN = 100_000;

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   EVENT_DATA,
+  EVENT_FEED_MAXLEN,
   EVENT_STREAM_MAXLEN,
   EVENT_STREAM_TTL_AFTER_TERMINAL_S,
   isTerminalEvent,
@@ -26,7 +27,8 @@ export interface PublishOptions {
 /**
  * Appends one event to a video's stream and returns its entry id (the SSE event id).
  * `data` is validated against the contract's `EVENT_DATA[type]` first (a ZodError on anything
- * off-contract, nothing written). A terminal event (`completed`, `failed`, `cancelled`) also sets
+ * off-contract, nothing written). The event is also appended to the all-videos feed
+ * (`keyspace.videoEventFeed()`) in the same MULTI. A terminal event (`completed`, `failed`, `cancelled`) also sets
  * the stream's TTL, in the same MULTI, so finished streams clean themselves up.
  */
 export async function publishVideoEvent<T extends VideoEventType>(
@@ -46,7 +48,10 @@ export async function publishVideoEvent<T extends VideoEventType>(
   };
   const key = keyspace.videoEvents(videoId);
   const maxLen = opts.maxLen ?? EVENT_STREAM_MAXLEN;
-  const tx = redis.multi().xadd(key, 'MAXLEN', '~', maxLen, '*', PAYLOAD_FIELD, JSON.stringify(event));
+  const json = JSON.stringify(event);
+  const tx = redis.multi().xadd(key, 'MAXLEN', '~', maxLen, '*', PAYLOAD_FIELD, json);
+  // The all-videos feed (webhooks, quota release): same payload, same MULTI.
+  tx.xadd(keyspace.videoEventFeed(), 'MAXLEN', '~', EVENT_FEED_MAXLEN, '*', PAYLOAD_FIELD, json);
   if (isTerminalEvent(type)) tx.expire(key, opts.ttlAfterTerminalS ?? EVENT_STREAM_TTL_AFTER_TERMINAL_S);
   const results = await tx.exec();
   if (!results) throw new Error(`publishVideoEvent: MULTI on ${key} was aborted`);
