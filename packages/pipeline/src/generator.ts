@@ -71,6 +71,8 @@ export interface GeneratorInfo {
   fps: number;
   /** Chunks, frames and real seconds a request of `seconds` produces. */
   plan(seconds: number): { chunks: number; frames: number; seconds: number };
+  /** Frames decoded from chunk `index` (the first chunk of a causal VAE has fewer). */
+  chunkFrames(index: number): number;
   /** Whether chunks carry checkpoints (student: yes; teacher: no). */
   resumable: boolean;
 }

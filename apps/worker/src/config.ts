@@ -1,0 +1,90 @@
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/**
+ * The worker's configuration: the one place that knows environment variable names. `main.ts`
+ * passes `process.env` to {@link loadConfig}; everything else receives the parsed {@link Config}
+ * (or a slice of it) as options. Names shared with the API mean the same thing there.
+ */
+
+/** Repository root (`apps/worker/src` and `apps/worker/dist` are both two levels below it). */
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+export const ConfigSchema = z.object({
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  /** Name of this worker in heartbeats and on videos; default `<host>-<pid>`. */
+  WORKER_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  /** Jobs processed at once by this process (one GPU: 1). */
+  WORKER_CONCURRENCY: int(1, 1),
+
+  DATABASE_URL: z.string().min(1).default('postgresql://postgres@127.0.0.1:5432/rehyat'),
+  REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key of this deployment, BullMQ's prefix included (contracts' Keyspace). */
+  REDIS_PREFIX: z.string().min(1).regex(/^[A-Za-z0-9_.:-]+$/).default('rehyat'),
+
+  /** S3 endpoint; empty means AWS's default endpoint for `S3_REGION`. */
+  S3_ENDPOINT: optionalString,
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z.string().min(1).default('rehyat'),
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  S3_FORCE_PATH_STYLE: bool(true),
+
+  /** Folder holding `<version>/manifest.json` of every installed model. */
+  MODELS_DIR: z.string().min(1).default(`${REPO_ROOT}models`),
+  /** `ort`: onnxruntime-node with the standard-op graph; `kernels`: @rehyat/kernels with the custom-op graph. */
+  PIPELINE_BACKEND: z.enum(['ort', 'kernels']).default('ort'),
+  /** `cpu` or `cuda`. */
+  DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** CUDA device ordinal of this worker (one process per GPU). */
+  DEVICE_ID: int(0),
+  /** CPU threads of ONNX Runtime's intra-op pool; 0 lets it choose. */
+  INTRA_OP_THREADS: int(0),
+  /** Verify model file hashes at load. */
+  VERIFY_MODEL_FILES: bool(true),
+
+  /** ffmpeg and ffprobe executables. */
+  FFMPEG_BIN: z.string().min(1).default('ffmpeg'),
+  /** x264 constant rate factor of the segments. */
+  X264_CRF: int(18).pipe(z.number().max(51)),
+  X264_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
+
+  /** Interval of the cancel-key poll (the pub/sub announcement usually arrives first). */
+  CANCEL_POLL_MS: int(500, 10),
+  /** Interval of the heartbeat write (its TTL is contracts' HEARTBEAT_TTL_S). */
+  HEARTBEAT_INTERVAL_MS: int(5000, 100),
+  /** BullMQ job lock: a worker silent for this long is considered dead and its job stalled. */
+  LOCK_DURATION_MS: int(30_000, 1000),
+  /** How often BullMQ looks for stalled jobs. */
+  STALLED_INTERVAL_MS: int(30_000, 1000),
+  /** Longest wait for the current chunk on SIGTERM before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: int(10 * 60_000, 1000),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the configuration from an environment-like record; throws naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const result = ConfigSchema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
