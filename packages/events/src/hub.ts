@@ -73,6 +73,7 @@ export class VideoEventHub {
   private blocking: Redis | null = null;
   private blockingId: number | null = null;
   private loop: Promise<void> | null = null;
+  private starting: Promise<void> | null = null;
   private closed = false;
   private blocked = false;
   private generation = 0;
@@ -89,9 +90,22 @@ export class VideoEventHub {
     this.onError = opts.onError ?? (() => {});
   }
 
-  /** Opens the blocking connection and starts the read loop. */
-  async start(): Promise<void> {
-    if (this.loop) return;
+  /**
+   * Opens the blocking connection and starts the read loop. Idempotent: concurrent and later
+   * calls share one start; a failed start (Redis down) is retried by the next call.
+   */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('VideoEventHub is closed'));
+    if (!this.starting) {
+      this.starting = this.open().catch((err: unknown) => {
+        this.starting = null;
+        throw err;
+      });
+    }
+    return this.starting;
+  }
+
+  private async open(): Promise<void> {
     const blocking = this.redis.duplicate({ lazyConnect: true, connectionName: 'rehyat-event-hub' });
     blocking.on('error', (err: Error) => this.onError(err));
     blocking.on('ready', () => {
@@ -105,8 +119,17 @@ export class VideoEventHub {
     blocking.on('close', () => {
       this.blockingId = null;
     });
-    await blocking.connect();
-    this.blockingId = Number(await blocking.client('ID'));
+    try {
+      await blocking.connect();
+      this.blockingId = Number(await blocking.client('ID'));
+    } catch (err) {
+      blocking.disconnect();
+      throw err;
+    }
+    if (this.closed) {
+      blocking.disconnect();
+      throw new Error('VideoEventHub is closed');
+    }
     this.blocking = blocking;
     this.loop = this.run();
   }
@@ -161,6 +184,8 @@ export class VideoEventHub {
     this.wakeIdle?.();
     const blocking = this.blocking;
     if (blocking) blocking.disconnect();
+    await this.starting?.catch(() => {});
+    this.blocking?.disconnect();
     await this.loop?.catch(() => {});
     this.groups.clear();
     this.groupsByKey.clear();
