@@ -54,6 +54,15 @@ export class ActiveVideoLimiter {
     return { allowed: r[0] === 1, limit, active: r[1] };
   }
 
+  /**
+   * Turns a reservation (a slot taken before the video id existed) into the video's slot, in
+   * one MULTI: the slot count does not change.
+   */
+  async confirm(keyId: string, reservation: string, videoId: string): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    await this.redis.multi().zadd(this.key(keyId), now, videoId).zrem(this.key(keyId), reservation).exec();
+  }
+
   async release(keyId: string, videoId: string): Promise<void> {
     await this.redis.zrem(this.key(keyId), videoId);
   }

@@ -66,6 +66,9 @@ test('active videos: cap, idempotent acquire, release, prune', async () => {
   assert.equal((await av.acquire('k', 'v3', 2)).allowed, true);
   assert.equal(await av.prune('k', async (ids) => ids.map((id) => id !== 'v2')), 1);
   assert.deepEqual(await av.members('k'), ['v3']);
+  assert.equal((await av.acquire('k', 'req:1', 2)).allowed, true);
+  await av.confirm('k', 'req:1', 'v9');
+  assert.deepEqual((await av.members('k')).sort(), ['v3', 'v9']);
   const racing = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((v) => av.acquire('k2', v, 3)));
   assert.equal(racing.filter((d) => d.allowed).length, 3);
 });
