@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Queue } from 'bullmq';
+import { GENERATION_QUEUE } from '@rehyat/contracts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The contract's generation queue, under the deployment's Redis prefix. */
+    generationQueue: Queue;
+  }
+}
+
+/**
+ * `queue`: the BullMQ queue of `GENERATION_QUEUE` (contracts), on the shared Redis connection,
+ * with the keyspace prefix as BullMQ prefix so workers of the same deployment find it.
+ */
+export const queuePlugin = fp(
+  async (app: FastifyInstance) => {
+    const queue = new Queue(GENERATION_QUEUE, {
+      connection: app.redis,
+      prefix: app.keyspace.prefix,
+      skipWaitingForReady: true,
+    });
+    queue.on('error', (err: Error) => app.log.warn({ err: err.message }, 'generation queue error'));
+    app.decorate('generationQueue', queue);
+    app.addHook('onClose', async () => {
+      await queue.close().catch(() => undefined);
+    });
+  },
+  { name: 'rehyat-queue', fastify: '5.x', dependencies: ['rehyat-config', 'rehyat-redis'] },
+);
+
+/** Redis key of the queue's wait list (LPUSH by producers, taken from the right by workers). */
+export function waitListKey(prefix: string): string {
+  return `${prefix}:${GENERATION_QUEUE}:wait`;
+}
