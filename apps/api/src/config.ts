@@ -98,7 +98,7 @@ export const ConfigSchema = z.object({
   /** Accept `http:` webhook URLs (else `https:` only). */
   WEBHOOK_ALLOW_HTTP: bool(true),
   /** Delays between delivery attempts in ms, comma-separated. Unset: the Standard Webhooks schedule stretched to about 72 h. */
-  WEBHOOK_RETRY_SCHEDULE_MS: csvList.pipe(z.array(z.coerce.number().int().min(0))),
+  WEBHOOK_RETRY_SCHEDULE_MS: csvList.transform((xs) => xs.map(Number)).pipe(z.array(z.number().int().min(0))),
   /** Relative jitter of each retry delay. */
   WEBHOOK_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
 });

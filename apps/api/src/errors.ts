@@ -25,7 +25,6 @@ export const ERROR_CATALOGUE = {
   video_not_ready: { status: 409, type: 'invalid_request_error', message: 'The video content is not ready.' },
   video_not_cancellable: { status: 409, type: 'invalid_request_error', message: 'The video has already finished.' },
   video_not_completed: { status: 409, type: 'invalid_request_error', message: 'The source video has not completed.' },
-  idempotency_key_in_use: { status: 409, type: 'invalid_request_error', message: 'A request with this Idempotency-Key is still being processed.' },
   idempotency_key_reused: { status: 422, type: 'invalid_request_error', message: 'This Idempotency-Key was used with a different request body.' },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send application/json or multipart/form-data.' },
