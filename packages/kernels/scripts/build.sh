@@ -19,41 +19,38 @@ ORT_INC=${ORT_INCLUDE_DIR:-$HERE/.ort-headers/include/onnxruntime}
 CXX=${CXX:-g++}
 CXXFLAGS=(-std=c++17 -O3 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter -I"$ORT_INC" -I"$HERE")
 
-# --- custom-op library -------------------------------------------------------------------
+# --- custom-op libraries -----------------------------------------------------------------
+# librehyat_ops.so: CPU kernels, loads anywhere. librehyat_ops_cuda.so (when nvcc is found): CPU
+# and CUDA kernels, needs libcudart.so.13 at load time (sessions on the CUDA provider use it).
+printf '{ global: RegisterCustomOps; local: *; };\n' > "$OUT/ops.map"
+LDFLAGS=(-Wl,--version-script="$OUT/ops.map" -Wl,--no-undefined -static-libstdc++ -static-libgcc)
+srcs=(ops/hybrid_attention/hybrid_attention_op.cc ops/hybrid_attention/hybrid_attention_ref.cc register.cc)
+"$CXX" "${CXXFLAGS[@]}" -shared -o "$OUT/librehyat_ops.so" "${srcs[@]}" "${LDFLAGS[@]}"
+echo "build: $OUT/librehyat_ops.so (exports: $(nm -D --defined-only "$OUT/librehyat_ops.so" | awk '{print $3}' | tr '\n' ' '))"
+
 NVCC=${NVCC:-$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)}
 [ "${REHYAT_NO_CUDA:-0}" = 1 ] && NVCC=
-objs=()
-defs=()
 if [ -n "$NVCC" ]; then
   arch=${CUDA_ARCH:-90}
   echo "build: CUDA kernels with $NVCC for sm_$arch"
-  defs=(-DREHYAT_WITH_CUDA)
   "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC,-fvisibility=hidden -gencode "arch=compute_$arch,code=sm_$arch" \
     -Xptxas -warn-spills ${NVCC_EXTRA:-} -I"$ORT_INC" -I"$HERE" -DREHYAT_WITH_CUDA \
     -c ops/hybrid_attention/hybrid_attention.cu -o "$OUT/hybrid_attention_cu.o"
-  objs+=("$OUT/hybrid_attention_cu.o")
-else
-  echo "build: nvcc not found: CPU kernels only"
-fi
-for f in ops/hybrid_attention/hybrid_attention_op.cc ops/hybrid_attention/hybrid_attention_ref.cc register.cc; do
-  o="$OUT/$(basename "${f%.cc}").o"
-  "$CXX" "${CXXFLAGS[@]}" "${defs[@]}" -c "$f" -o "$o"
-  objs+=("$o")
-done
-printf '{ global: RegisterCustomOps; local: *; };\n' > "$OUT/ops.map"
-libs=()
-if [ -n "$NVCC" ]; then
   # the shared CUDA runtime (libcudart.so.13), the one the CUDA execution provider loads too,
   # so that ORT's stream handle and device pointers belong to the same runtime instance
   cudahome=${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$NVCC")")")}
+  cudart=
   for c in "$cudahome/lib64" "$cudahome/targets/x86_64-linux/lib" /usr/local/cuda/lib64; do
-    [ -e "$c/libcudart.so" ] && { libs=(-L"$c" -lcudart); break; }
+    [ -e "$c/libcudart.so" ] && { cudart=$c; break; }
   done
-  [ ${#libs[@]} -gt 0 ] || { echo "build: libcudart.so not found (set CUDA_HOME)" >&2; exit 2; }
+  [ -n "$cudart" ] || { echo "build: libcudart.so not found (set CUDA_HOME)" >&2; exit 2; }
+  "$CXX" "${CXXFLAGS[@]}" -DREHYAT_WITH_CUDA -shared -o "$OUT/librehyat_ops_cuda.so" "${srcs[@]}" \
+    "$OUT/hybrid_attention_cu.o" -L"$cudart" -lcudart "${LDFLAGS[@]}"
+  echo "build: $OUT/librehyat_ops_cuda.so"
+else
+  echo "build: nvcc not found: CPU kernels only"
+  rm -f "$OUT/librehyat_ops_cuda.so"
 fi
-"$CXX" -shared -o "$OUT/librehyat_ops.so" "${objs[@]}" "${libs[@]}" -Wl,--version-script="$OUT/ops.map" \
-  -Wl,--no-undefined -Wl,-z,defs -static-libstdc++ -static-libgcc
-echo "build: $OUT/librehyat_ops.so ($(nm -D --defined-only "$OUT/librehyat_ops.so" | awk '{print $3}' | tr '\n' ' '))"
 
 # --- Node-API addon ----------------------------------------------------------------------
 NAPI_INC=${NODE_API_INCLUDE_DIR:-$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node}

@@ -16,9 +16,12 @@ export function buildDir(): string {
   return process.env['REHYAT_KERNELS_BUILD_DIR'] ?? resolve(here, '..', 'build');
 }
 
-/** Path of librehyat_ops.so (the custom-op library). */
-export function customOpsLibraryPath(): string {
-  return join(buildDir(), 'librehyat_ops.so');
+/**
+ * Path of the custom-op library: librehyat_ops.so (CPU kernels) for CPU sessions,
+ * librehyat_ops_cuda.so (CPU + CUDA kernels, built when nvcc is found) for CUDA sessions.
+ */
+export function customOpsLibraryPath(provider: 'cpu' | 'cuda' = 'cpu'): string {
+  return join(buildDir(), provider === 'cuda' ? 'librehyat_ops_cuda.so' : 'librehyat_ops.so');
 }
 
 /** The directory of onnxruntime-node's native runtime (libonnxruntime.so.1 and its EP libraries). */

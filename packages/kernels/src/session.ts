@@ -110,9 +110,13 @@ export async function createSession(modelPath: string, options: SessionOptions =
     logSeverity: options.logSeverity ?? 3,
   };
   if (options.customOps ?? true) {
-    const lib = customOpsLibraryPath();
+    const lib = customOpsLibraryPath(provider);
     if (!existsSync(lib))
-      throw new KernelsError('REHYAT_NOT_BUILT', `${lib} is missing: run npm run build:native -w @rehyat/kernels`);
+      throw new KernelsError(
+        'REHYAT_NOT_BUILT',
+        `${lib} is missing: run npm run build:native -w @rehyat/kernels` +
+          (provider === 'cuda' ? ' on a host with nvcc (CUDA 13)' : ''),
+      );
     config['customOpsLibrary'] = lib;
   }
   return new Session(await addon.createSession(config));

@@ -28,6 +28,7 @@ const cases: Case[] = [
   { name: 'tail longer than chunks', B: 1, H: 1, d: 64, Dp: 64, chunks: [10, 20, 50, 7], tail: 64 },
   { name: 'single-token chunks, tail 5', B: 1, H: 2, d: 32, Dp: 16, chunks: [1, 1, 3, 1, 9, 2], tail: 5 },
   { name: 'Dp > d, 130-token chunks', B: 1, H: 1, d: 32, Dp: 80, chunks: [130, 130], tail: 20 },
+  { name: 'd=128, Dp=128, several key tiles', B: 1, H: 2, d: 128, Dp: 128, chunks: [150, 150, 150], tail: 64 },
 ];
 
 function sequence(rng: Rng, BH: number, N: number, d: number, Dp: number): Sequence {
@@ -74,7 +75,13 @@ for (const provider of providers)
           const seq = quantize(sequence(rng, c.B * c.H, N, c.d, c.Dp), dtype);
           const want = naiveHybrid(seq, c.chunks, c.tail, 1 / Math.sqrt(c.d));
           const s = await session(`ha_${dtype === 'float32' ? 'f32' : 'f16'}_t${c.tail}.onnx`, provider);
-          const got = await runRecurrent(s, seq, { B: c.B, H: c.H, chunks: c.chunks, dtype });
+          const got = await runRecurrent(s, seq, {
+            B: c.B,
+            H: c.H,
+            chunks: c.chunks,
+            dtype,
+            stateOnDevice: provider === 'cuda',
+          });
           expectClose('y', got.y, want.y, tol);
           // S and z are float32 sums of the (rounded) inputs: float32 accuracy in both dtypes
           expectClose('S', got.S, want.S, 1e-5);

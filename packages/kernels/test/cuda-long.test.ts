@@ -1,0 +1,41 @@
+// REHYAT_TEST_CUDA=1 only: a long run of chunks with S, z and the tails kept on the GPU
+// (DeviceTensors fed back as inputs, no host copies) against the CPU op over the same chunks.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { closeness, createSession } from '../src/index.js';
+import { model } from './support/models.js';
+import { Rng } from './support/random.js';
+import { quantize, runRecurrent, type Dtype } from './support/recurrent.js';
+
+const enabled = process.env['REHYAT_TEST_CUDA'] === '1';
+
+describe('CUDA long run, state on the GPU', { skip: !enabled && 'REHYAT_TEST_CUDA=1 not set' }, () => {
+  for (const dtype of ['float16', 'float32'] as Dtype[])
+    it(`${dtype}: 48 chunks of 200 tokens, H=4, d=64, Dp=96, tail 64`, async () => {
+      const B = 1, H = 4, d = 64, Dp = 96, chunks = new Array(48).fill(200) as number[];
+      const N = chunks.reduce((a, b) => a + b, 0);
+      const rng = new Rng(4242);
+      const BH = B * H;
+      const seq = quantize(
+        {
+          BH, N, d, Dp,
+          q: rng.normals(BH * N * d), k: rng.normals(BH * N * d), v: rng.normals(BH * N * d),
+          fq: rng.positives(BH * N * Dp, 0.01, 0.2), fk: rng.positives(BH * N * Dp, 0.01, 0.2),
+        },
+        dtype,
+      );
+      const file = `ha_${dtype === 'float32' ? 'f32' : 'f16'}_t64.onnx`;
+      const cpu = await createSession(model(file), { provider: 'cpu' });
+      const gpu = await createSession(model(file), { provider: 'cuda' });
+      const want = await runRecurrent(cpu, seq, { B, H, chunks, dtype });
+      const got = await runRecurrent(gpu, seq, { B, H, chunks, dtype, stateOnDevice: true });
+      const tol = dtype === 'float32' ? 1e-5 : 2e-3;
+      for (const [name, a, e, t] of [['y', got.y, want.y, tol], ['S', got.S, want.S, 1e-5], ['z', got.z, want.z, 1e-5]] as const) {
+        const c = closeness(a, e, t);
+        assert.ok(c.ok, `${name}: maxAbs ${c.maxAbs.toExponential(2)} relRms ${c.relRms.toExponential(2)}`);
+      }
+      cpu.release();
+      gpu.release();
+    });
+});
