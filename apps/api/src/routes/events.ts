@@ -32,18 +32,32 @@ const Headers = z.looseObject({
   'last-event-id': z.string().optional().describe('Resume after this event id (EventSource sends it on reconnect).'),
 });
 
-/** One open SSE response. */
+/**
+ * The SSE frame of a stream entry, built once however many clients receive it (the hub hands the
+ * same object to every subscriber of a video).
+ */
+const frames = new WeakMap<StoredVideoEvent, string>();
+function frameOf(stored: StoredVideoEvent): string {
+  let frame = frames.get(stored);
+  if (frame === undefined) {
+    frame = `id: ${stored.id}\nevent: ${stored.event.type}\ndata: ${JSON.stringify(stored.event)}\n\n`;
+    frames.set(stored, frame);
+  }
+  return frame;
+}
+
+/** One open SSE response. Writes made in one tick leave in one syscall (cork/uncork). */
 class SseConnection {
   closed = false;
+  private corked = false;
   constructor(
     private readonly res: ServerResponse,
     private readonly maxBufferedBytes: number,
     private readonly onClosed: () => void,
   ) {}
 
-  event(id: string | null, event: VideoEvent): void {
-    const idLine = id === null ? '' : `id: ${id}\n`;
-    this.write(`${idLine}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  send(stored: StoredVideoEvent): void {
+    this.write(frameOf(stored));
   }
 
   comment(text: string): void {
@@ -56,12 +70,24 @@ class SseConnection {
       this.close();
       return;
     }
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(() => this.flush());
+    }
     this.res.write(chunk);
+  }
+
+  private flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.res.uncork();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.flush();
     if (!this.res.writableEnded) this.res.end();
     this.onClosed();
   }
@@ -213,9 +239,9 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
       if (conn.closed) return;
       sub = hub.subscribe(video.id as VideoId, {
         ...(lastId !== undefined ? { after: lastId } : {}),
-        onEvent: ({ id, event }: StoredVideoEvent) => {
-          conn.event(id, event);
-          if (isTerminalEvent(event.type)) conn.close();
+        onEvent: (stored: StoredVideoEvent) => {
+          conn.send(stored);
+          if (isTerminalEvent(stored.event.type)) conn.close();
         },
       });
       if (conn.closed) sub.close();
