@@ -12,7 +12,7 @@ import sys
 import onnx
 from onnx import TensorProto, helper
 
-TAILS = (0, 5, 8, 20, 64)
+TAILS = (0, 3, 4, 5, 8, 20, 64)
 IN = [("q", "d"), ("k", "d"), ("v", "d"), ("fq", "Dp"), ("fk", "Dp")]
 
 
