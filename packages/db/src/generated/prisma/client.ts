@@ -61,3 +61,13 @@ export type Chunk = Prisma.ChunkModel
  * `Idempotency-Key` on creation: the same key and body give the same video.
  */
 export type IdempotencyRecord = Prisma.IdempotencyRecordModel
+/**
+ * Model WebhookEndpoint
+ * A URL that receives signed (Standard Webhooks) events of one API key's videos.
+ */
+export type WebhookEndpoint = Prisma.WebhookEndpointModel
+/**
+ * Model WebhookDelivery
+ * One message to one URL (an endpoint's or a video's `webhook_url`) and its attempts.
+ */
+export type WebhookDelivery = Prisma.WebhookDeliveryModel

@@ -34,3 +34,12 @@ export const VideoSourceKind = {
 } as const
 
 export type VideoSourceKind = (typeof VideoSourceKind)[keyof typeof VideoSourceKind]
+
+
+export const WebhookDeliveryStatus = {
+  pending: 'pending',
+  succeeded: 'succeeded',
+  failed: 'failed'
+} as const
+
+export type WebhookDeliveryStatus = (typeof WebhookDeliveryStatus)[keyof typeof WebhookDeliveryStatus]

@@ -47,6 +47,7 @@ export type ApiKeyMinAggregateOutputType = {
   createdAt: Date | null
   lastUsedAt: Date | null
   revokedAt: Date | null
+  webhookSecret: string | null
 }
 
 export type ApiKeyMaxAggregateOutputType = {
@@ -60,6 +61,7 @@ export type ApiKeyMaxAggregateOutputType = {
   createdAt: Date | null
   lastUsedAt: Date | null
   revokedAt: Date | null
+  webhookSecret: string | null
 }
 
 export type ApiKeyCountAggregateOutputType = {
@@ -73,6 +75,7 @@ export type ApiKeyCountAggregateOutputType = {
   createdAt: number
   lastUsedAt: number
   revokedAt: number
+  webhookSecret: number
   _all: number
 }
 
@@ -98,6 +101,7 @@ export type ApiKeyMinAggregateInputType = {
   createdAt?: true
   lastUsedAt?: true
   revokedAt?: true
+  webhookSecret?: true
 }
 
 export type ApiKeyMaxAggregateInputType = {
@@ -111,6 +115,7 @@ export type ApiKeyMaxAggregateInputType = {
   createdAt?: true
   lastUsedAt?: true
   revokedAt?: true
+  webhookSecret?: true
 }
 
 export type ApiKeyCountAggregateInputType = {
@@ -124,6 +129,7 @@ export type ApiKeyCountAggregateInputType = {
   createdAt?: true
   lastUsedAt?: true
   revokedAt?: true
+  webhookSecret?: true
   _all?: true
 }
 
@@ -224,6 +230,7 @@ export type ApiKeyGroupByOutputType = {
   createdAt: Date
   lastUsedAt: Date | null
   revokedAt: Date | null
+  webhookSecret: string | null
   _count: ApiKeyCountAggregateOutputType | null
   _avg: ApiKeyAvgAggregateOutputType | null
   _sum: ApiKeySumAggregateOutputType | null
@@ -260,8 +267,11 @@ export type ApiKeyWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"ApiKey"> | Date | string
   lastUsedAt?: Prisma.DateTimeNullableFilter<"ApiKey"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"ApiKey"> | Date | string | null
+  webhookSecret?: Prisma.StringNullableFilter<"ApiKey"> | string | null
   videos?: Prisma.VideoListRelationFilter
   idempotencyRecords?: Prisma.IdempotencyRecordListRelationFilter
+  webhookEndpoints?: Prisma.WebhookEndpointListRelationFilter
+  webhookDeliveries?: Prisma.WebhookDeliveryListRelationFilter
 }
 
 export type ApiKeyOrderByWithRelationInput = {
@@ -275,8 +285,11 @@ export type ApiKeyOrderByWithRelationInput = {
   createdAt?: Prisma.SortOrder
   lastUsedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  webhookSecret?: Prisma.SortOrderInput | Prisma.SortOrder
   videos?: Prisma.VideoOrderByRelationAggregateInput
   idempotencyRecords?: Prisma.IdempotencyRecordOrderByRelationAggregateInput
+  webhookEndpoints?: Prisma.WebhookEndpointOrderByRelationAggregateInput
+  webhookDeliveries?: Prisma.WebhookDeliveryOrderByRelationAggregateInput
 }
 
 export type ApiKeyWhereUniqueInput = Prisma.AtLeast<{
@@ -293,8 +306,11 @@ export type ApiKeyWhereUniqueInput = Prisma.AtLeast<{
   createdAt?: Prisma.DateTimeFilter<"ApiKey"> | Date | string
   lastUsedAt?: Prisma.DateTimeNullableFilter<"ApiKey"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"ApiKey"> | Date | string | null
+  webhookSecret?: Prisma.StringNullableFilter<"ApiKey"> | string | null
   videos?: Prisma.VideoListRelationFilter
   idempotencyRecords?: Prisma.IdempotencyRecordListRelationFilter
+  webhookEndpoints?: Prisma.WebhookEndpointListRelationFilter
+  webhookDeliveries?: Prisma.WebhookDeliveryListRelationFilter
 }, "id" | "hash">
 
 export type ApiKeyOrderByWithAggregationInput = {
@@ -308,6 +324,7 @@ export type ApiKeyOrderByWithAggregationInput = {
   createdAt?: Prisma.SortOrder
   lastUsedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  webhookSecret?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.ApiKeyCountOrderByAggregateInput
   _avg?: Prisma.ApiKeyAvgOrderByAggregateInput
   _max?: Prisma.ApiKeyMaxOrderByAggregateInput
@@ -329,6 +346,7 @@ export type ApiKeyScalarWhereWithAggregatesInput = {
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"ApiKey"> | Date | string
   lastUsedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"ApiKey"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"ApiKey"> | Date | string | null
+  webhookSecret?: Prisma.StringNullableWithAggregatesFilter<"ApiKey"> | string | null
 }
 
 export type ApiKeyCreateInput = {
@@ -342,8 +360,11 @@ export type ApiKeyCreateInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
   videos?: Prisma.VideoCreateNestedManyWithoutOwnerInput
   idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutOwnerInput
 }
 
 export type ApiKeyUncheckedCreateInput = {
@@ -357,8 +378,11 @@ export type ApiKeyUncheckedCreateInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
   videos?: Prisma.VideoUncheckedCreateNestedManyWithoutOwnerInput
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutOwnerInput
 }
 
 export type ApiKeyUpdateInput = {
@@ -372,8 +396,11 @@ export type ApiKeyUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   videos?: Prisma.VideoUpdateManyWithoutOwnerNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutOwnerNestedInput
 }
 
 export type ApiKeyUncheckedUpdateInput = {
@@ -387,8 +414,11 @@ export type ApiKeyUncheckedUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   videos?: Prisma.VideoUncheckedUpdateManyWithoutOwnerNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutOwnerNestedInput
 }
 
 export type ApiKeyCreateManyInput = {
@@ -402,6 +432,7 @@ export type ApiKeyCreateManyInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
 }
 
 export type ApiKeyUpdateManyMutationInput = {
@@ -415,6 +446,7 @@ export type ApiKeyUpdateManyMutationInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type ApiKeyUncheckedUpdateManyInput = {
@@ -428,6 +460,7 @@ export type ApiKeyUncheckedUpdateManyInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type ApiKeyCountOrderByAggregateInput = {
@@ -441,6 +474,7 @@ export type ApiKeyCountOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   lastUsedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  webhookSecret?: Prisma.SortOrder
 }
 
 export type ApiKeyAvgOrderByAggregateInput = {
@@ -459,6 +493,7 @@ export type ApiKeyMaxOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   lastUsedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  webhookSecret?: Prisma.SortOrder
 }
 
 export type ApiKeyMinOrderByAggregateInput = {
@@ -472,6 +507,7 @@ export type ApiKeyMinOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   lastUsedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  webhookSecret?: Prisma.SortOrder
 }
 
 export type ApiKeySumOrderByAggregateInput = {
@@ -508,6 +544,10 @@ export type NullableDateTimeFieldUpdateOperationsInput = {
   set?: Date | string | null
 }
 
+export type NullableStringFieldUpdateOperationsInput = {
+  set?: string | null
+}
+
 export type ApiKeyCreateNestedOneWithoutVideosInput = {
   create?: Prisma.XOR<Prisma.ApiKeyCreateWithoutVideosInput, Prisma.ApiKeyUncheckedCreateWithoutVideosInput>
   connectOrCreate?: Prisma.ApiKeyCreateOrConnectWithoutVideosInput
@@ -536,6 +576,34 @@ export type ApiKeyUpdateOneRequiredWithoutIdempotencyRecordsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.ApiKeyUpdateToOneWithWhereWithoutIdempotencyRecordsInput, Prisma.ApiKeyUpdateWithoutIdempotencyRecordsInput>, Prisma.ApiKeyUncheckedUpdateWithoutIdempotencyRecordsInput>
 }
 
+export type ApiKeyCreateNestedOneWithoutWebhookEndpointsInput = {
+  create?: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookEndpointsInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookEndpointsInput>
+  connectOrCreate?: Prisma.ApiKeyCreateOrConnectWithoutWebhookEndpointsInput
+  connect?: Prisma.ApiKeyWhereUniqueInput
+}
+
+export type ApiKeyUpdateOneRequiredWithoutWebhookEndpointsNestedInput = {
+  create?: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookEndpointsInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookEndpointsInput>
+  connectOrCreate?: Prisma.ApiKeyCreateOrConnectWithoutWebhookEndpointsInput
+  upsert?: Prisma.ApiKeyUpsertWithoutWebhookEndpointsInput
+  connect?: Prisma.ApiKeyWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.ApiKeyUpdateToOneWithWhereWithoutWebhookEndpointsInput, Prisma.ApiKeyUpdateWithoutWebhookEndpointsInput>, Prisma.ApiKeyUncheckedUpdateWithoutWebhookEndpointsInput>
+}
+
+export type ApiKeyCreateNestedOneWithoutWebhookDeliveriesInput = {
+  create?: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookDeliveriesInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookDeliveriesInput>
+  connectOrCreate?: Prisma.ApiKeyCreateOrConnectWithoutWebhookDeliveriesInput
+  connect?: Prisma.ApiKeyWhereUniqueInput
+}
+
+export type ApiKeyUpdateOneRequiredWithoutWebhookDeliveriesNestedInput = {
+  create?: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookDeliveriesInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookDeliveriesInput>
+  connectOrCreate?: Prisma.ApiKeyCreateOrConnectWithoutWebhookDeliveriesInput
+  upsert?: Prisma.ApiKeyUpsertWithoutWebhookDeliveriesInput
+  connect?: Prisma.ApiKeyWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.ApiKeyUpdateToOneWithWhereWithoutWebhookDeliveriesInput, Prisma.ApiKeyUpdateWithoutWebhookDeliveriesInput>, Prisma.ApiKeyUncheckedUpdateWithoutWebhookDeliveriesInput>
+}
+
 export type ApiKeyCreateWithoutVideosInput = {
   id: string
   name: string
@@ -547,7 +615,10 @@ export type ApiKeyCreateWithoutVideosInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
   idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutOwnerInput
 }
 
 export type ApiKeyUncheckedCreateWithoutVideosInput = {
@@ -561,7 +632,10 @@ export type ApiKeyUncheckedCreateWithoutVideosInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutOwnerInput
 }
 
 export type ApiKeyCreateOrConnectWithoutVideosInput = {
@@ -591,7 +665,10 @@ export type ApiKeyUpdateWithoutVideosInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutOwnerNestedInput
 }
 
 export type ApiKeyUncheckedUpdateWithoutVideosInput = {
@@ -605,7 +682,10 @@ export type ApiKeyUncheckedUpdateWithoutVideosInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutOwnerNestedInput
 }
 
 export type ApiKeyCreateWithoutIdempotencyRecordsInput = {
@@ -619,7 +699,10 @@ export type ApiKeyCreateWithoutIdempotencyRecordsInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
   videos?: Prisma.VideoCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutOwnerInput
 }
 
 export type ApiKeyUncheckedCreateWithoutIdempotencyRecordsInput = {
@@ -633,7 +716,10 @@ export type ApiKeyUncheckedCreateWithoutIdempotencyRecordsInput = {
   createdAt?: Date | string
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
+  webhookSecret?: string | null
   videos?: Prisma.VideoUncheckedCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutOwnerInput
 }
 
 export type ApiKeyCreateOrConnectWithoutIdempotencyRecordsInput = {
@@ -663,7 +749,10 @@ export type ApiKeyUpdateWithoutIdempotencyRecordsInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   videos?: Prisma.VideoUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutOwnerNestedInput
 }
 
 export type ApiKeyUncheckedUpdateWithoutIdempotencyRecordsInput = {
@@ -677,7 +766,178 @@ export type ApiKeyUncheckedUpdateWithoutIdempotencyRecordsInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   videos?: Prisma.VideoUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutOwnerNestedInput
+}
+
+export type ApiKeyCreateWithoutWebhookEndpointsInput = {
+  id: string
+  name: string
+  prefix: string
+  hash: string
+  role?: $Enums.ApiKeyRole
+  rateLimitRpm?: number | null
+  maxActiveVideos?: number | null
+  createdAt?: Date | string
+  lastUsedAt?: Date | string | null
+  revokedAt?: Date | string | null
+  webhookSecret?: string | null
+  videos?: Prisma.VideoCreateNestedManyWithoutOwnerInput
+  idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutOwnerInput
+}
+
+export type ApiKeyUncheckedCreateWithoutWebhookEndpointsInput = {
+  id: string
+  name: string
+  prefix: string
+  hash: string
+  role?: $Enums.ApiKeyRole
+  rateLimitRpm?: number | null
+  maxActiveVideos?: number | null
+  createdAt?: Date | string
+  lastUsedAt?: Date | string | null
+  revokedAt?: Date | string | null
+  webhookSecret?: string | null
+  videos?: Prisma.VideoUncheckedCreateNestedManyWithoutOwnerInput
+  idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutOwnerInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutOwnerInput
+}
+
+export type ApiKeyCreateOrConnectWithoutWebhookEndpointsInput = {
+  where: Prisma.ApiKeyWhereUniqueInput
+  create: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookEndpointsInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookEndpointsInput>
+}
+
+export type ApiKeyUpsertWithoutWebhookEndpointsInput = {
+  update: Prisma.XOR<Prisma.ApiKeyUpdateWithoutWebhookEndpointsInput, Prisma.ApiKeyUncheckedUpdateWithoutWebhookEndpointsInput>
+  create: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookEndpointsInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookEndpointsInput>
+  where?: Prisma.ApiKeyWhereInput
+}
+
+export type ApiKeyUpdateToOneWithWhereWithoutWebhookEndpointsInput = {
+  where?: Prisma.ApiKeyWhereInput
+  data: Prisma.XOR<Prisma.ApiKeyUpdateWithoutWebhookEndpointsInput, Prisma.ApiKeyUncheckedUpdateWithoutWebhookEndpointsInput>
+}
+
+export type ApiKeyUpdateWithoutWebhookEndpointsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  prefix?: Prisma.StringFieldUpdateOperationsInput | string
+  hash?: Prisma.StringFieldUpdateOperationsInput | string
+  role?: Prisma.EnumApiKeyRoleFieldUpdateOperationsInput | $Enums.ApiKeyRole
+  rateLimitRpm?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  maxActiveVideos?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  videos?: Prisma.VideoUpdateManyWithoutOwnerNestedInput
+  idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutOwnerNestedInput
+}
+
+export type ApiKeyUncheckedUpdateWithoutWebhookEndpointsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  prefix?: Prisma.StringFieldUpdateOperationsInput | string
+  hash?: Prisma.StringFieldUpdateOperationsInput | string
+  role?: Prisma.EnumApiKeyRoleFieldUpdateOperationsInput | $Enums.ApiKeyRole
+  rateLimitRpm?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  maxActiveVideos?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  videos?: Prisma.VideoUncheckedUpdateManyWithoutOwnerNestedInput
+  idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutOwnerNestedInput
+}
+
+export type ApiKeyCreateWithoutWebhookDeliveriesInput = {
+  id: string
+  name: string
+  prefix: string
+  hash: string
+  role?: $Enums.ApiKeyRole
+  rateLimitRpm?: number | null
+  maxActiveVideos?: number | null
+  createdAt?: Date | string
+  lastUsedAt?: Date | string | null
+  revokedAt?: Date | string | null
+  webhookSecret?: string | null
+  videos?: Prisma.VideoCreateNestedManyWithoutOwnerInput
+  idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutOwnerInput
+}
+
+export type ApiKeyUncheckedCreateWithoutWebhookDeliveriesInput = {
+  id: string
+  name: string
+  prefix: string
+  hash: string
+  role?: $Enums.ApiKeyRole
+  rateLimitRpm?: number | null
+  maxActiveVideos?: number | null
+  createdAt?: Date | string
+  lastUsedAt?: Date | string | null
+  revokedAt?: Date | string | null
+  webhookSecret?: string | null
+  videos?: Prisma.VideoUncheckedCreateNestedManyWithoutOwnerInput
+  idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutOwnerInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutOwnerInput
+}
+
+export type ApiKeyCreateOrConnectWithoutWebhookDeliveriesInput = {
+  where: Prisma.ApiKeyWhereUniqueInput
+  create: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookDeliveriesInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookDeliveriesInput>
+}
+
+export type ApiKeyUpsertWithoutWebhookDeliveriesInput = {
+  update: Prisma.XOR<Prisma.ApiKeyUpdateWithoutWebhookDeliveriesInput, Prisma.ApiKeyUncheckedUpdateWithoutWebhookDeliveriesInput>
+  create: Prisma.XOR<Prisma.ApiKeyCreateWithoutWebhookDeliveriesInput, Prisma.ApiKeyUncheckedCreateWithoutWebhookDeliveriesInput>
+  where?: Prisma.ApiKeyWhereInput
+}
+
+export type ApiKeyUpdateToOneWithWhereWithoutWebhookDeliveriesInput = {
+  where?: Prisma.ApiKeyWhereInput
+  data: Prisma.XOR<Prisma.ApiKeyUpdateWithoutWebhookDeliveriesInput, Prisma.ApiKeyUncheckedUpdateWithoutWebhookDeliveriesInput>
+}
+
+export type ApiKeyUpdateWithoutWebhookDeliveriesInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  prefix?: Prisma.StringFieldUpdateOperationsInput | string
+  hash?: Prisma.StringFieldUpdateOperationsInput | string
+  role?: Prisma.EnumApiKeyRoleFieldUpdateOperationsInput | $Enums.ApiKeyRole
+  rateLimitRpm?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  maxActiveVideos?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  videos?: Prisma.VideoUpdateManyWithoutOwnerNestedInput
+  idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutOwnerNestedInput
+}
+
+export type ApiKeyUncheckedUpdateWithoutWebhookDeliveriesInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  prefix?: Prisma.StringFieldUpdateOperationsInput | string
+  hash?: Prisma.StringFieldUpdateOperationsInput | string
+  role?: Prisma.EnumApiKeyRoleFieldUpdateOperationsInput | $Enums.ApiKeyRole
+  rateLimitRpm?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  maxActiveVideos?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  webhookSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  videos?: Prisma.VideoUncheckedUpdateManyWithoutOwnerNestedInput
+  idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutOwnerNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutOwnerNestedInput
 }
 
 
@@ -688,11 +948,15 @@ export type ApiKeyUncheckedUpdateWithoutIdempotencyRecordsInput = {
 export type ApiKeyCountOutputType = {
   videos: number
   idempotencyRecords: number
+  webhookEndpoints: number
+  webhookDeliveries: number
 }
 
 export type ApiKeyCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   videos?: boolean | ApiKeyCountOutputTypeCountVideosArgs
   idempotencyRecords?: boolean | ApiKeyCountOutputTypeCountIdempotencyRecordsArgs
+  webhookEndpoints?: boolean | ApiKeyCountOutputTypeCountWebhookEndpointsArgs
+  webhookDeliveries?: boolean | ApiKeyCountOutputTypeCountWebhookDeliveriesArgs
 }
 
 /**
@@ -719,6 +983,20 @@ export type ApiKeyCountOutputTypeCountIdempotencyRecordsArgs<ExtArgs extends run
   where?: Prisma.IdempotencyRecordWhereInput
 }
 
+/**
+ * ApiKeyCountOutputType without action
+ */
+export type ApiKeyCountOutputTypeCountWebhookEndpointsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.WebhookEndpointWhereInput
+}
+
+/**
+ * ApiKeyCountOutputType without action
+ */
+export type ApiKeyCountOutputTypeCountWebhookDeliveriesArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.WebhookDeliveryWhereInput
+}
+
 
 export type ApiKeySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -731,8 +1009,11 @@ export type ApiKeySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   createdAt?: boolean
   lastUsedAt?: boolean
   revokedAt?: boolean
+  webhookSecret?: boolean
   videos?: boolean | Prisma.ApiKey$videosArgs<ExtArgs>
   idempotencyRecords?: boolean | Prisma.ApiKey$idempotencyRecordsArgs<ExtArgs>
+  webhookEndpoints?: boolean | Prisma.ApiKey$webhookEndpointsArgs<ExtArgs>
+  webhookDeliveries?: boolean | Prisma.ApiKey$webhookDeliveriesArgs<ExtArgs>
   _count?: boolean | Prisma.ApiKeyCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["apiKey"]>
 
@@ -747,6 +1028,7 @@ export type ApiKeySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extens
   createdAt?: boolean
   lastUsedAt?: boolean
   revokedAt?: boolean
+  webhookSecret?: boolean
 }, ExtArgs["result"]["apiKey"]>
 
 export type ApiKeySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -760,6 +1042,7 @@ export type ApiKeySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extens
   createdAt?: boolean
   lastUsedAt?: boolean
   revokedAt?: boolean
+  webhookSecret?: boolean
 }, ExtArgs["result"]["apiKey"]>
 
 export type ApiKeySelectScalar = {
@@ -773,12 +1056,15 @@ export type ApiKeySelectScalar = {
   createdAt?: boolean
   lastUsedAt?: boolean
   revokedAt?: boolean
+  webhookSecret?: boolean
 }
 
-export type ApiKeyOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "prefix" | "hash" | "role" | "rateLimitRpm" | "maxActiveVideos" | "createdAt" | "lastUsedAt" | "revokedAt", ExtArgs["result"]["apiKey"]>
+export type ApiKeyOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "prefix" | "hash" | "role" | "rateLimitRpm" | "maxActiveVideos" | "createdAt" | "lastUsedAt" | "revokedAt" | "webhookSecret", ExtArgs["result"]["apiKey"]>
 export type ApiKeyInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   videos?: boolean | Prisma.ApiKey$videosArgs<ExtArgs>
   idempotencyRecords?: boolean | Prisma.ApiKey$idempotencyRecordsArgs<ExtArgs>
+  webhookEndpoints?: boolean | Prisma.ApiKey$webhookEndpointsArgs<ExtArgs>
+  webhookDeliveries?: boolean | Prisma.ApiKey$webhookDeliveriesArgs<ExtArgs>
   _count?: boolean | Prisma.ApiKeyCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type ApiKeyIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {}
@@ -789,6 +1075,8 @@ export type $ApiKeyPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs
   objects: {
     videos: Prisma.$VideoPayload<ExtArgs>[]
     idempotencyRecords: Prisma.$IdempotencyRecordPayload<ExtArgs>[]
+    webhookEndpoints: Prisma.$WebhookEndpointPayload<ExtArgs>[]
+    webhookDeliveries: Prisma.$WebhookDeliveryPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     /**
@@ -816,6 +1104,10 @@ export type $ApiKeyPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs
     createdAt: Date
     lastUsedAt: Date | null
     revokedAt: Date | null
+    /**
+     * Signs deliveries to per-request `webhook_url`s (`whsec_...`), created on first use.
+     */
+    webhookSecret: string | null
   }, ExtArgs["result"]["apiKey"]>
   composites: {}
 }
@@ -1212,6 +1504,8 @@ export interface Prisma__ApiKeyClient<T, Null = never, ExtArgs extends runtime.T
   readonly [Symbol.toStringTag]: "PrismaPromise"
   videos<T extends Prisma.ApiKey$videosArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.ApiKey$videosArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$VideoPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   idempotencyRecords<T extends Prisma.ApiKey$idempotencyRecordsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.ApiKey$idempotencyRecordsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$IdempotencyRecordPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  webhookEndpoints<T extends Prisma.ApiKey$webhookEndpointsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.ApiKey$webhookEndpointsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookEndpointPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  webhookDeliveries<T extends Prisma.ApiKey$webhookDeliveriesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.ApiKey$webhookDeliveriesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookDeliveryPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1251,6 +1545,7 @@ export interface ApiKeyFieldRefs {
   readonly createdAt: Prisma.FieldRef<"ApiKey", 'DateTime'>
   readonly lastUsedAt: Prisma.FieldRef<"ApiKey", 'DateTime'>
   readonly revokedAt: Prisma.FieldRef<"ApiKey", 'DateTime'>
+  readonly webhookSecret: Prisma.FieldRef<"ApiKey", 'String'>
 }
     
 
@@ -1689,6 +1984,54 @@ export type ApiKey$idempotencyRecordsArgs<ExtArgs extends runtime.Types.Extensio
   take?: number
   skip?: number
   distinct?: Prisma.IdempotencyRecordScalarFieldEnum | Prisma.IdempotencyRecordScalarFieldEnum[]
+}
+
+/**
+ * ApiKey.webhookEndpoints
+ */
+export type ApiKey$webhookEndpointsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the WebhookEndpoint
+   */
+  select?: Prisma.WebhookEndpointSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the WebhookEndpoint
+   */
+  omit?: Prisma.WebhookEndpointOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.WebhookEndpointInclude<ExtArgs> | null
+  where?: Prisma.WebhookEndpointWhereInput
+  orderBy?: Prisma.WebhookEndpointOrderByWithRelationInput | Prisma.WebhookEndpointOrderByWithRelationInput[]
+  cursor?: Prisma.WebhookEndpointWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.WebhookEndpointScalarFieldEnum | Prisma.WebhookEndpointScalarFieldEnum[]
+}
+
+/**
+ * ApiKey.webhookDeliveries
+ */
+export type ApiKey$webhookDeliveriesArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the WebhookDelivery
+   */
+  select?: Prisma.WebhookDeliverySelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the WebhookDelivery
+   */
+  omit?: Prisma.WebhookDeliveryOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.WebhookDeliveryInclude<ExtArgs> | null
+  where?: Prisma.WebhookDeliveryWhereInput
+  orderBy?: Prisma.WebhookDeliveryOrderByWithRelationInput | Prisma.WebhookDeliveryOrderByWithRelationInput[]
+  cursor?: Prisma.WebhookDeliveryWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.WebhookDeliveryScalarFieldEnum | Prisma.WebhookDeliveryScalarFieldEnum[]
 }
 
 /**

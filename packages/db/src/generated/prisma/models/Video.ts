@@ -89,6 +89,7 @@ export type VideoMinAggregateOutputType = {
   completedAt: Date | null
   expiresAt: Date | null
   updatedAt: Date | null
+  webhookUrl: string | null
 }
 
 export type VideoMaxAggregateOutputType = {
@@ -122,6 +123,7 @@ export type VideoMaxAggregateOutputType = {
   completedAt: Date | null
   expiresAt: Date | null
   updatedAt: Date | null
+  webhookUrl: string | null
 }
 
 export type VideoCountAggregateOutputType = {
@@ -155,6 +157,7 @@ export type VideoCountAggregateOutputType = {
   completedAt: number
   expiresAt: number
   updatedAt: number
+  webhookUrl: number
   _all: number
 }
 
@@ -222,6 +225,7 @@ export type VideoMinAggregateInputType = {
   completedAt?: true
   expiresAt?: true
   updatedAt?: true
+  webhookUrl?: true
 }
 
 export type VideoMaxAggregateInputType = {
@@ -255,6 +259,7 @@ export type VideoMaxAggregateInputType = {
   completedAt?: true
   expiresAt?: true
   updatedAt?: true
+  webhookUrl?: true
 }
 
 export type VideoCountAggregateInputType = {
@@ -288,6 +293,7 @@ export type VideoCountAggregateInputType = {
   completedAt?: true
   expiresAt?: true
   updatedAt?: true
+  webhookUrl?: true
   _all?: true
 }
 
@@ -408,6 +414,7 @@ export type VideoGroupByOutputType = {
   completedAt: Date | null
   expiresAt: Date | null
   updatedAt: Date
+  webhookUrl: string | null
   _count: VideoCountAggregateOutputType | null
   _avg: VideoAvgAggregateOutputType | null
   _sum: VideoSumAggregateOutputType | null
@@ -464,6 +471,7 @@ export type VideoWhereInput = {
   completedAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   expiresAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   updatedAt?: Prisma.DateTimeFilter<"Video"> | Date | string
+  webhookUrl?: Prisma.StringNullableFilter<"Video"> | string | null
   owner?: Prisma.XOR<Prisma.ApiKeyScalarRelationFilter, Prisma.ApiKeyWhereInput>
   chunks?: Prisma.ChunkListRelationFilter
   idempotencyRecords?: Prisma.IdempotencyRecordListRelationFilter
@@ -500,6 +508,7 @@ export type VideoOrderByWithRelationInput = {
   completedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   expiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  webhookUrl?: Prisma.SortOrderInput | Prisma.SortOrder
   owner?: Prisma.ApiKeyOrderByWithRelationInput
   chunks?: Prisma.ChunkOrderByRelationAggregateInput
   idempotencyRecords?: Prisma.IdempotencyRecordOrderByRelationAggregateInput
@@ -539,6 +548,7 @@ export type VideoWhereUniqueInput = Prisma.AtLeast<{
   completedAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   expiresAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   updatedAt?: Prisma.DateTimeFilter<"Video"> | Date | string
+  webhookUrl?: Prisma.StringNullableFilter<"Video"> | string | null
   owner?: Prisma.XOR<Prisma.ApiKeyScalarRelationFilter, Prisma.ApiKeyWhereInput>
   chunks?: Prisma.ChunkListRelationFilter
   idempotencyRecords?: Prisma.IdempotencyRecordListRelationFilter
@@ -575,6 +585,7 @@ export type VideoOrderByWithAggregationInput = {
   completedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   expiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  webhookUrl?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.VideoCountOrderByAggregateInput
   _avg?: Prisma.VideoAvgOrderByAggregateInput
   _max?: Prisma.VideoMaxOrderByAggregateInput
@@ -616,6 +627,7 @@ export type VideoScalarWhereWithAggregatesInput = {
   completedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Video"> | Date | string | null
   expiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Video"> | Date | string | null
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"Video"> | Date | string
+  webhookUrl?: Prisma.StringNullableWithAggregatesFilter<"Video"> | string | null
 }
 
 export type VideoCreateInput = {
@@ -648,6 +660,7 @@ export type VideoCreateInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   owner: Prisma.ApiKeyCreateNestedOneWithoutVideosInput
   chunks?: Prisma.ChunkCreateNestedManyWithoutVideoInput
   idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutVideoInput
@@ -684,6 +697,7 @@ export type VideoUncheckedCreateInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   chunks?: Prisma.ChunkUncheckedCreateNestedManyWithoutVideoInput
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutVideoInput
 }
@@ -718,6 +732,7 @@ export type VideoUpdateInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   owner?: Prisma.ApiKeyUpdateOneRequiredWithoutVideosNestedInput
   chunks?: Prisma.ChunkUpdateManyWithoutVideoNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutVideoNestedInput
@@ -754,6 +769,7 @@ export type VideoUncheckedUpdateInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   chunks?: Prisma.ChunkUncheckedUpdateManyWithoutVideoNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutVideoNestedInput
 }
@@ -789,6 +805,7 @@ export type VideoCreateManyInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
 }
 
 export type VideoUpdateManyMutationInput = {
@@ -821,6 +838,7 @@ export type VideoUpdateManyMutationInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type VideoUncheckedUpdateManyInput = {
@@ -854,6 +872,7 @@ export type VideoUncheckedUpdateManyInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type VideoListRelationFilter = {
@@ -897,6 +916,7 @@ export type VideoCountOrderByAggregateInput = {
   completedAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  webhookUrl?: Prisma.SortOrder
 }
 
 export type VideoAvgOrderByAggregateInput = {
@@ -946,6 +966,7 @@ export type VideoMaxOrderByAggregateInput = {
   completedAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  webhookUrl?: Prisma.SortOrder
 }
 
 export type VideoMinOrderByAggregateInput = {
@@ -979,6 +1000,7 @@ export type VideoMinOrderByAggregateInput = {
   completedAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  webhookUrl?: Prisma.SortOrder
 }
 
 export type VideoSumOrderByAggregateInput = {
@@ -1080,10 +1102,6 @@ export type NullableFloatFieldUpdateOperationsInput = {
   divide?: number
 }
 
-export type NullableStringFieldUpdateOperationsInput = {
-  set?: string | null
-}
-
 export type NullableEnumVideoSourceKindFieldUpdateOperationsInput = {
   set?: $Enums.VideoSourceKind | null
 }
@@ -1146,6 +1164,7 @@ export type VideoCreateWithoutOwnerInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   chunks?: Prisma.ChunkCreateNestedManyWithoutVideoInput
   idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutVideoInput
 }
@@ -1180,6 +1199,7 @@ export type VideoUncheckedCreateWithoutOwnerInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   chunks?: Prisma.ChunkUncheckedCreateNestedManyWithoutVideoInput
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutVideoInput
 }
@@ -1244,6 +1264,7 @@ export type VideoScalarWhereInput = {
   completedAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   expiresAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   updatedAt?: Prisma.DateTimeFilter<"Video"> | Date | string
+  webhookUrl?: Prisma.StringNullableFilter<"Video"> | string | null
 }
 
 export type VideoCreateWithoutChunksInput = {
@@ -1276,6 +1297,7 @@ export type VideoCreateWithoutChunksInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   owner: Prisma.ApiKeyCreateNestedOneWithoutVideosInput
   idempotencyRecords?: Prisma.IdempotencyRecordCreateNestedManyWithoutVideoInput
 }
@@ -1311,6 +1333,7 @@ export type VideoUncheckedCreateWithoutChunksInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedCreateNestedManyWithoutVideoInput
 }
 
@@ -1360,6 +1383,7 @@ export type VideoUpdateWithoutChunksInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   owner?: Prisma.ApiKeyUpdateOneRequiredWithoutVideosNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutVideoNestedInput
 }
@@ -1395,6 +1419,7 @@ export type VideoUncheckedUpdateWithoutChunksInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutVideoNestedInput
 }
 
@@ -1428,6 +1453,7 @@ export type VideoCreateWithoutIdempotencyRecordsInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   owner: Prisma.ApiKeyCreateNestedOneWithoutVideosInput
   chunks?: Prisma.ChunkCreateNestedManyWithoutVideoInput
 }
@@ -1463,6 +1489,7 @@ export type VideoUncheckedCreateWithoutIdempotencyRecordsInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
   chunks?: Prisma.ChunkUncheckedCreateNestedManyWithoutVideoInput
 }
 
@@ -1512,6 +1539,7 @@ export type VideoUpdateWithoutIdempotencyRecordsInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   owner?: Prisma.ApiKeyUpdateOneRequiredWithoutVideosNestedInput
   chunks?: Prisma.ChunkUpdateManyWithoutVideoNestedInput
 }
@@ -1547,6 +1575,7 @@ export type VideoUncheckedUpdateWithoutIdempotencyRecordsInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   chunks?: Prisma.ChunkUncheckedUpdateManyWithoutVideoNestedInput
 }
 
@@ -1580,6 +1609,7 @@ export type VideoCreateManyOwnerInput = {
   completedAt?: Date | string | null
   expiresAt?: Date | string | null
   updatedAt?: Date | string
+  webhookUrl?: string | null
 }
 
 export type VideoUpdateWithoutOwnerInput = {
@@ -1612,6 +1642,7 @@ export type VideoUpdateWithoutOwnerInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   chunks?: Prisma.ChunkUpdateManyWithoutVideoNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUpdateManyWithoutVideoNestedInput
 }
@@ -1646,6 +1677,7 @@ export type VideoUncheckedUpdateWithoutOwnerInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   chunks?: Prisma.ChunkUncheckedUpdateManyWithoutVideoNestedInput
   idempotencyRecords?: Prisma.IdempotencyRecordUncheckedUpdateManyWithoutVideoNestedInput
 }
@@ -1680,6 +1712,7 @@ export type VideoUncheckedUpdateManyWithoutOwnerInput = {
   completedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   expiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  webhookUrl?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 
@@ -1753,6 +1786,7 @@ export type VideoSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   completedAt?: boolean
   expiresAt?: boolean
   updatedAt?: boolean
+  webhookUrl?: boolean
   owner?: boolean | Prisma.ApiKeyDefaultArgs<ExtArgs>
   chunks?: boolean | Prisma.Video$chunksArgs<ExtArgs>
   idempotencyRecords?: boolean | Prisma.Video$idempotencyRecordsArgs<ExtArgs>
@@ -1790,6 +1824,7 @@ export type VideoSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   completedAt?: boolean
   expiresAt?: boolean
   updatedAt?: boolean
+  webhookUrl?: boolean
   owner?: boolean | Prisma.ApiKeyDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["video"]>
 
@@ -1824,6 +1859,7 @@ export type VideoSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   completedAt?: boolean
   expiresAt?: boolean
   updatedAt?: boolean
+  webhookUrl?: boolean
   owner?: boolean | Prisma.ApiKeyDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["video"]>
 
@@ -1858,9 +1894,10 @@ export type VideoSelectScalar = {
   completedAt?: boolean
   expiresAt?: boolean
   updatedAt?: boolean
+  webhookUrl?: boolean
 }
 
-export type VideoOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "ownerId" | "status" | "progress" | "prompt" | "model" | "seconds" | "size" | "width" | "height" | "seed" | "steps" | "guidance" | "shift" | "sourceVideoId" | "sourceKind" | "errorCode" | "errorMessage" | "chunksTotal" | "chunksDone" | "framesTotal" | "durationSeconds" | "gpuMs" | "workerId" | "cancelRequestedAt" | "createdAt" | "startedAt" | "completedAt" | "expiresAt" | "updatedAt", ExtArgs["result"]["video"]>
+export type VideoOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "ownerId" | "status" | "progress" | "prompt" | "model" | "seconds" | "size" | "width" | "height" | "seed" | "steps" | "guidance" | "shift" | "sourceVideoId" | "sourceKind" | "errorCode" | "errorMessage" | "chunksTotal" | "chunksDone" | "framesTotal" | "durationSeconds" | "gpuMs" | "workerId" | "cancelRequestedAt" | "createdAt" | "startedAt" | "completedAt" | "expiresAt" | "updatedAt" | "webhookUrl", ExtArgs["result"]["video"]>
 export type VideoInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   owner?: boolean | Prisma.ApiKeyDefaultArgs<ExtArgs>
   chunks?: boolean | Prisma.Video$chunksArgs<ExtArgs>
@@ -1933,6 +1970,10 @@ export type $VideoPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
     completedAt: Date | null
     expiresAt: Date | null
     updatedAt: Date
+    /**
+     * Per-request webhook: this video's events are also POSTed here (signed with the key's `webhookSecret`).
+     */
+    webhookUrl: string | null
   }, ExtArgs["result"]["video"]>
   composites: {}
 }
@@ -2389,6 +2430,7 @@ export interface VideoFieldRefs {
   readonly completedAt: Prisma.FieldRef<"Video", 'DateTime'>
   readonly expiresAt: Prisma.FieldRef<"Video", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"Video", 'DateTime'>
+  readonly webhookUrl: Prisma.FieldRef<"Video", 'String'>
 }
     
 
