@@ -1,0 +1,142 @@
+"""Evaluation of the teacher and the student (after stage 1 and after stage 2).
+
+    python3 -m rehyat.eval.run --checkpoint DIR/checkpoint.pt --out DIR/eval.json [--n 48]
+
+Prompt sets: in-distribution (training compositions) and held-out compositions, fixed seeds.
+For each model and length (1x, 4x, 16x the 2 s training length): colour, shape, background and
+motion accuracy (per 2 s window, averaged), background flicker, chunk-boundary discontinuity
+(frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
+same noise. The detector's ceiling is measured on the renderer's ground truth of the same prompts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from ..sampling import sample_parallel
+from ..world import describe, parse_prompt, render, sample_scene
+from .detect import Detector, boundary_ratio, score_video
+
+STEPS, SHIFT, GUIDANCE = 16, 3.0, 4.0
+
+
+def prompt_set(kind: str, n: int, seed: int) -> List[str]:
+    rng = np.random.default_rng(seed)
+    return [describe(sample_scene(rng, kind), rng) for _ in range(n)]
+
+
+def _amp(device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.no_grad()
+def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=16, softmax=False):
+    """-> frames [B, F, H, W, 3] in [0, 1] (CPU float16 to keep memory small)."""
+    c = model.cfg
+    out = []
+    for i in range(0, len(prompts), batch):
+        ps = prompts[i:i + batch]
+        g = torch.Generator().manual_seed(seed + i)
+        noise = torch.randn(len(ps), c.latent_channels, latent_frames, c.latent_height, c.latent_width,
+                            generator=g).to(device)
+        ctx = text(tok.batch(ps).to(device))
+        unc = text(tok.batch([""] * len(ps)).to(device))
+        with _amp(device):
+            z = sample_parallel(model, ctx, unc, noise, STEPS, SHIFT, GUIDANCE)
+        z = z.float()
+        frames = []
+        cache = None
+        for f0 in range(0, latent_frames, 8):
+            x, cache = vae.decode(z[:, :, f0:f0 + 8], cache)
+            frames.append(((x.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).half().cpu())
+        out.append(torch.cat(frames, dim=1))
+    return torch.cat(out)
+
+
+def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
+    acc: Dict[str, list] = {}
+    for f, p in zip(frames, prompts):
+        fr = f.to(device).float()
+        r = score_video(det, fr, parse_prompt(p))
+        r["boundary_ratio"] = boundary_ratio(fr, chunk_frames)
+        for k, v in r.items():
+            acc.setdefault(k, []).append(v)
+    res = {k: round(float(np.nanmean(v)) * (100.0 if k in ("color", "shape", "background", "motion") else 1.0), 3)
+           for k, v in acc.items()}
+    return res
+
+
+def psnr(a, b) -> float:
+    mse = float(((a.float() - b.float()) ** 2).mean())
+    return round(10 * math.log10(1.0 / max(mse, 1e-10)), 2)
+
+
+def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, preset_name="full", n=48,
+                lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16) -> dict:
+    t0 = time.time()
+    size = 8 * teacher.cfg.latent_height
+    base_latent = 8 if preset_name == "full" else 2
+    chunk_frames = 4 * student.cfg.tc
+    det = Detector(size=size, device=device, calib=30)
+    sets = {"in_distribution": prompt_set("exclude", n, 1234), "held_out": prompt_set("only", n, 4321)}
+    res: dict = {"settings": {"steps": STEPS, "shift": SHIFT, "guidance": GUIDANCE, "n_prompts": n,
+                              "n_prompts_long": n_long, "window_frames": 32, "chunk_frames": chunk_frames}}
+    # detector ceiling on ground truth renders
+    for sname, prompts in sets.items():
+        scenes = [parse_prompt(p) for p in prompts]
+        rng = np.random.default_rng(99)
+        for s in scenes:
+            for o in s.objects:
+                o.x, o.y, o.phase = float(rng.uniform(30, 98)), float(rng.uniform(30, 98)), float(rng.random())
+        gt = render(scenes, base_latent * 4, size=size, device=device)
+        res.setdefault("ground_truth", {})[sname] = score_set(det, gt, prompts, chunk_frames, device)
+    models = {"teacher": teacher, "student_stage1": stage1, "student_stage2": student}
+    for sname, prompts in sets.items():
+        for mult in lengths:
+            ps = prompts if mult == 1 else prompts[:n_long]
+            tf = base_latent * mult
+            frames = {}
+            for mname, model in models.items():
+                if mname == "teacher" and mult not in teacher_lengths:
+                    continue
+                if mname == "student_stage1" and mult != 1:
+                    continue
+                frames[mname] = generate(model, vae, text, tok, ps, tf, seed=555, device=device)
+                r = score_set(det, frames[mname], ps, chunk_frames, device)
+                if mname != "teacher" and "teacher" in frames:
+                    r["psnr_vs_teacher_db"] = psnr(frames[mname], frames["teacher"])
+                res.setdefault(mname, {}).setdefault(sname, {})[f"{mult}x"] = r
+                log(f"[eval] {mname} {sname} {mult}x {r} t={time.time() - t0:.0f}s")
+    res["seconds"] = round(time.time() - t0, 1)
+    return res
+
+
+def main(argv=None):
+    from ..train import load_checkpoint
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--n-long", type=int, default=16)
+    ap.add_argument("--lengths", default="1,4,16")
+    a = ap.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
+    lengths = tuple(int(x) for x in a.lengths.split(","))
+    preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
+    res = eval_models(tok, vae, text, teacher, student, student, device, preset_name=preset_name, n=a.n,
+                      lengths=lengths, teacher_lengths=lengths, n_long=a.n_long)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

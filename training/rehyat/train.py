@@ -1,0 +1,358 @@
+"""All training stages of the ReHyAt model, one function each, plus a CLI running them in order.
+
+    python3 -m rehyat.train --preset full --out DIR [--budget-scale 1.0]   (run from training/)
+
+Stages (each bounded by a wall-clock budget in seconds, so one device call trains everything):
+  vae      causal video autoencoder, L1 + MSE on rendered videos; then latent mean/std.
+  teacher  text encoder + full-softmax DiT, flow matching, 10% prompt dropout for CFG.
+  stage1   per-block attention distillation: teacher sampling trajectories -> cached per-layer
+           (q, k, v, softmax output); fit ONLY phi_q, phi_k of each converted block, L1.
+  stage2   whole student DiT, flow matching (text encoder and VAE frozen).
+Writes DIR/checkpoint.pt (fp16 weights + configs + tokenizer) and DIR/metrics.json.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, asdict, field
+from typing import Dict, List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .attention import hybrid_attention_chunked
+from .data import make_batch
+from .dit import DiT, DiTConfig
+from .sampling import schedule
+from .text import TextConfig, TextEncoder, Tokenizer
+from .vae import CausalVideoVAE, VAEConfig
+
+
+@dataclass
+class Preset:
+    size: int = 128
+    frames: int = 32              # pixel frames per training video (2 s at 16 fps)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    vae_batch: int = 16
+    dit_batch: int = 64
+    budgets: Dict[str, float] = field(default_factory=lambda: {
+        "vae": 70, "teacher": 170, "stage1": 30, "stage2": 90, "sweep": 5})
+    max_steps: Dict[str, int] = field(default_factory=lambda: {
+        "vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 1000, "sweep": 10 ** 9})
+    # (Tc, To) pairs whose stage-1 distillation error is measured to pick the default
+    sweep: tuple = ((1, 0), (2, 0), (2, 1), (3, 1), (4, 1))
+    stage1_prompts: int = 64
+    stage1_steps: int = 8
+    train_shift: float = 3.0
+    tc: int = 2
+    to: int = 1
+
+
+def preset(name: str) -> Preset:
+    if name == "full":
+        return Preset()
+    if name == "tiny":
+        return Preset(size=32, frames=8,
+                      vae=VAEConfig(latent_channels=4, enc_channels=(8, 8, 8, 8), dec_channels=(8, 8, 8, 8)),
+                      text=TextConfig(dim=16, layers=1, heads=2, max_len=24),
+                      dit=DiTConfig(latent_channels=4, latent_height=4, latent_width=4, dim=32, layers=2,
+                                    heads=2, text_dim=16, feature_dim=8, feature_hidden=8),
+                      vae_batch=2, dit_batch=2, stage1_prompts=2, stage1_steps=2,
+                      budgets={"vae": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
+                      max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
+                      sweep=((1, 0), (2, 1)))
+    raise ValueError(f"unknown preset {name!r} (full|tiny)")
+
+
+def _amp(device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _lr(base, step, frac, warm=100):
+    return base * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def _loop(name, p: Preset, fn, opt, base_lr, log):
+    """Run fn(step) -> loss until the stage's time budget or step cap; cosine LR over time."""
+    t0 = time.time()
+    budget, cap = p.budgets[name], p.max_steps[name]
+    step, ema = 0, None
+    while step < cap:
+        frac = (time.time() - t0) / budget
+        if frac >= 1.0:
+            break
+        for g in opt.param_groups:
+            g["lr"] = _lr(base_lr, step, frac if cap > 10 ** 8 else step / cap)
+        loss = fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([q for g in opt.param_groups for q in g["params"]], 1.0)
+        opt.step()
+        v = float(loss.detach())
+        ema = v if ema is None else 0.98 * ema + 0.02 * v
+        if step % 200 == 0:
+            log(f"[{name}] step {step} loss {v:.4f} ema {ema:.4f} t={time.time() - t0:.0f}s")
+        step += 1
+    return {"steps": step, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema}
+
+
+# ---------------------------------------------------------------- stage: VAE
+def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
+    vae.train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+
+    def step(_):
+        x, _ = make_batch(rng, p.vae_batch, p.frames, p.size, device)
+        with _amp(device):
+            z = vae.encoder(x)
+            z = z + 0.05 * torch.randn_like(z)  # decoder robustness to imperfect latents
+            y, _ = vae.decoder(z)
+        y = y.float()
+        return F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-4 * z.float().pow(2).mean()
+
+    m = _loop("vae", p, step, opt, 1e-3, log)
+    vae.eval()
+    with torch.no_grad():
+        zs, err = [], []
+        for _ in range(4):
+            x, _ = make_batch(rng, p.vae_batch, p.frames, p.size, device)
+            z = vae.encoder(x)
+            zs.append(z.float())
+            y, _ = vae.decoder(z)
+            err.append(F.mse_loss(((y.float().clamp(-1, 1) + 1) / 2), (x + 1) / 2).item())
+        z = torch.cat(zs)
+        vae.lat_mean.copy_(z.mean(dim=(0, 2, 3, 4), keepdim=True))
+        vae.lat_std.copy_(z.std(dim=(0, 2, 3, 4), keepdim=True).clamp_min(1e-3))
+    m["recon_psnr_db"] = round(10 * math.log10(1.0 / max(1e-10, sum(err) / len(err))), 2)
+    log(f"[vae] recon PSNR {m['recon_psnr_db']} dB")
+    return m
+
+
+# ---------------------------------------------------------------- flow matching
+def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1):
+    x, prompts = make_batch(rng, p.dit_batch, p.frames, p.size, device)
+    prompts = [("" if rng.random() < drop else s) for s in prompts]
+    with torch.no_grad():
+        with _amp(device):
+            x0 = vae.encode(x).float()
+    ids = tok.batch(prompts).to(device)
+    u = torch.rand(x0.shape[0], device=device)
+    t = p.train_shift * u / (1 + (p.train_shift - 1) * u)
+    eps = torch.randn_like(x0)
+    xt = (1 - t.view(-1, 1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1, 1) * eps
+    with _amp(device):
+        ctx = text(ids)
+        v = model(xt, t, ctx)
+    return F.mse_loss(v.float(), eps - x0)
+
+
+def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, rng, log=print) -> dict:
+    teacher.train()
+    text.train()
+    params = list(teacher.parameters()) + list(text.parameters())
+    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.01, betas=(0.9, 0.99))
+    m = _loop("teacher", p, lambda _: _fm_loss(teacher, vae, text, tok, p, device, rng), opt, 5e-4, log)
+    teacher.eval()
+    text.eval()
+    return m
+
+
+# ---------------------------------------------------------------- stage 1
+@torch.no_grad()
+def collect_activations(teacher: DiT, text, tok, p: Preset, device, rng, guidance=4.0, shift=3.0):
+    """Run teacher sampling trajectories and cache every layer's (q, k, q_rope, k_rope, v, y)."""
+    from .world import describe, sample_scene
+    prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(p.stage1_prompts)]
+    ctx = text(tok.batch(prompts).to(device))
+    unc = text(tok.batch([""] * len(prompts)).to(device))
+    tn = p.frames // 4
+    c = teacher.cfg
+    x = torch.randn(len(prompts), c.latent_channels, tn, c.latent_height, c.latent_width, device=device)
+    ts = schedule(p.stage1_steps, shift)
+    cache: List[list] = [[] for _ in teacher.blocks]
+    for blk in teacher.blocks:
+        blk.attn.capture = []
+    for i in range(p.stage1_steps):
+        tt = torch.full((2 * x.shape[0],), ts[i], device=device)
+        with _amp(device):
+            v = teacher(torch.cat([x, x]), tt, torch.cat([ctx, unc]))
+        v = v.float()
+        v = v[len(prompts):] + guidance * (v[:len(prompts)] - v[len(prompts):])
+        x = x + (ts[i + 1] - ts[i]) * v
+        for li, blk in enumerate(teacher.blocks):
+            cache[li].extend(blk.attn.capture)
+            blk.attn.capture = []
+    for blk in teacher.blocks:
+        blk.attn.capture = None
+    return [tuple(torch.cat([e[j] for e in layer]).float() for j in range(6)) for layer in cache]
+
+
+def _block_l1(attn, acts, idx=None):
+    q, k, qr, kr, v, y = acts
+    if idx is not None:
+        q, k, qr, kr, v, y = (a[idx] for a in acts)
+    c = attn.cfg
+    yh = hybrid_attention_chunked(qr, kr, v, attn.phi_q(q), attn.phi_k(k), c.tokens_per_frame, c.tc, c.to)
+    return F.l1_loss(yh, y)
+
+
+@torch.no_grad()
+def block_errors(student: DiT, acts) -> List[float]:
+    out = []
+    for blk, a in zip(student.blocks, acts):
+        n = a[0].shape[0]
+        errs = [_block_l1(blk.attn, a, slice(i, i + 16)).item() for i in range(0, n, 16)]
+        out.append(round(sum(errs) / len(errs), 5))
+    return out
+
+
+def distill_stage1(student: DiT, acts, p: Preset, device, log=print, batch=32, stage="stage1") -> dict:
+    """Per-block attention distillation: only phi_q, phi_k train, L1 to the teacher's output."""
+    for prm in student.parameters():
+        prm.requires_grad_(False)
+    fparams = []
+    for blk in student.blocks:
+        for fm in (blk.attn.phi_q, blk.attn.phi_k):
+            for prm in fm.parameters():
+                prm.requires_grad_(True)
+                fparams.append(prm)
+    before = block_errors(student, acts)
+    n = acts[0][0].shape[0]
+    g = torch.Generator(device="cpu").manual_seed(0)
+    opt = torch.optim.Adam(fparams, lr=3e-3)
+
+    def step(_):
+        idx = torch.randint(0, n, (min(batch, n),), generator=g).to(acts[0][0].device)
+        return sum(_block_l1(blk.attn, a, idx) for blk, a in zip(student.blocks, acts)) / len(acts)
+
+    m = _loop(stage, p, step, opt, 3e-3, log)
+    for prm in student.parameters():
+        prm.requires_grad_(True)
+    m["block_l1_before"] = before
+    m["block_l1_after"] = block_errors(student, acts)
+    log(f"[{stage}] Tc={student.cfg.tc} To={student.cfg.to} per-block L1 before {before} after {m['block_l1_after']}")
+    return m
+
+
+def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print) -> dict:
+    student.train()
+    for prm in text.parameters():
+        prm.requires_grad_(False)
+    opt = torch.optim.AdamW(student.parameters(), lr=1e-4, weight_decay=0.0)
+    m = _loop("stage2", p, lambda _: _fm_loss(student, vae, text, tok, p, device, rng), opt, 1e-4, log)
+    student.eval()
+    for prm in text.parameters():
+        prm.requires_grad_(True)
+    return m
+
+
+# ---------------------------------------------------------------- checkpoint
+def save_checkpoint(path, p: Preset, tok, vae, text, teacher, student, metrics):
+    half = lambda m: {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu() for k, v in m.state_dict().items()}
+    torch.save({"format": 1, "preset": {"size": p.size, "frames": p.frames},
+                "vae_cfg": p.vae.to_dict(), "text_cfg": p.text.to_dict(),
+                "teacher_cfg": teacher.cfg.to_dict(), "student_cfg": student.cfg.to_dict(),
+                "tokenizer": tok.to_json(), "vae": half(vae), "text": half(text),
+                "teacher": half(teacher), "student": half(student), "metrics": metrics}, path)
+
+
+def load_checkpoint(path, device="cpu"):
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # torch < 1.13
+        ck = torch.load(path, map_location="cpu")
+    tok = Tokenizer.from_json(ck["tokenizer"])
+    vcfg = dict(ck["vae_cfg"])
+    vcfg["enc_channels"], vcfg["dec_channels"] = tuple(vcfg["enc_channels"]), tuple(vcfg["dec_channels"])
+    vae = CausalVideoVAE(VAEConfig(**vcfg))
+    text = TextEncoder(TextConfig(**ck["text_cfg"]))
+    teacher = DiT(DiTConfig(**ck["teacher_cfg"]))
+    student = DiT(DiTConfig(**{**ck["student_cfg"], "hybrid": False}))
+    sc = ck["student_cfg"]
+    student.to_student(sc["tc"], sc["to"], sc["feature_dim"], sc["feature_hidden"])
+    for m, k in ((vae, "vae"), (text, "text"), (teacher, "teacher"), (student, "student")):
+        m.load_state_dict({n: v.float() if v.is_floating_point() else v for n, v in ck[k].items()})
+        m.to(device).eval()
+    return ck, tok, vae, text, teacher, student
+
+
+# ---------------------------------------------------------------- all stages
+def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=None) -> dict:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    os.makedirs(out_dir, exist_ok=True)
+    tok = Tokenizer(max_len=p.text.max_len)
+    p.text.vocab_size = tok.vocab_size
+    p.dit.hybrid = False
+    vae = CausalVideoVAE(p.vae).to(device)
+    text = TextEncoder(p.text).to(device)
+    teacher = DiT(copy.deepcopy(p.dit)).to(device)
+    metrics = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+               "torch": torch.__version__}
+    t_start = time.time()
+    metrics["vae"] = train_vae(vae, p, device, rng, log)
+    for prm in vae.parameters():
+        prm.requires_grad_(False)
+    metrics["teacher"] = train_teacher(teacher, text, vae, tok, p, device, rng, log)
+    student = copy.deepcopy(teacher)
+    student.cfg = copy.deepcopy(teacher.cfg)
+    student.to_student(p.tc, p.to)
+    student.to(device)
+    acts = collect_activations(teacher, text, tok, p, device, rng)
+    sweep = {}
+    for tc, to in p.sweep:  # measure the distillation error of other (Tc, To) choices
+        cand = copy.deepcopy(teacher)
+        cand.cfg = copy.deepcopy(teacher.cfg)
+        cand.to_student(tc, to).to(device)
+        r = distill_stage1(cand, acts, p, device, log, stage="sweep")
+        sweep[f"Tc{tc}_To{to}"] = {"mean_block_l1": round(sum(r["block_l1_after"]) / len(r["block_l1_after"]), 5),
+                                   "steps": r["steps"]}
+        del cand
+    metrics["tc_to_sweep"] = sweep
+    metrics["stage1"] = distill_stage1(student, acts, p, device, log)
+    stage1_student = copy.deepcopy(student)
+    metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log)
+    metrics["stage2"]["block_l1_after"] = block_errors(student, acts)
+    del acts
+    metrics["train_seconds"] = round(time.time() - t_start, 1)
+    save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), p, tok, vae, text, teacher, student, metrics)
+    if eval_fn is not None:
+        metrics["eval"] = eval_fn(tok, vae, text, teacher, stage1_student, student, device, log)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    return metrics
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="full")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--budget-scale", type=float, default=1.0)
+    ap.add_argument("--eval", action="store_true", help="run training/eval after training")
+    a = ap.parse_args(argv)
+    p = preset(a.preset)
+    p.budgets = {k: v * a.budget_scale for k, v in p.budgets.items()}
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    eval_fn = None
+    if a.eval:
+        from .eval.run import eval_models
+        eval_fn = lambda *args: eval_models(*args, preset_name=a.preset)
+    m = run_all(p, a.out, device, a.seed, log=lambda s: print(s, flush=True), eval_fn=eval_fn)
+    print(json.dumps({k: v for k, v in m.items() if k != "eval"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
