@@ -6,6 +6,7 @@
  *   npx tsx --conditions=development bench/api/create.ts [--connections 50] [--duration 10]
  */
 import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
@@ -85,23 +86,38 @@ async function runAutocannon(url: string, secret: string, seconds: number) {
     rps: Math.round(result.requests.average),
     count: result.requests.total,
     non2xx: result.non2xx,
+    statusCodes: result.statusCodeStats,
     errors: result.errors,
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
   };
 }
 
 const infra = await startInfra('create');
-const api = await startApiProcess(infra);
+// Limits off: this measures the create path itself, not the limiter refusing requests.
+const limitsOff = { RATE_LIMIT_RPM: '0', MAX_ACTIVE_VIDEOS: '0', QUEUE_MAX_QUEUED: '0' };
+const variants = [
+  { name: 'api (defaults, webhook worker in-process)', env: limitsOff },
+  { name: 'api (WEBHOOK_WORKER_ENABLED=false)', env: { ...limitsOff, WEBHOOK_WORKER_ENABLED: 'false' } },
+];
 try {
-  const key = await createApiKey(infra.db.url);
   const machineLine = await machine(infra.redis);
-  // Warm-up (JIT, connection pools, Prisma), then drop what it created from the queue.
-  await runAutocannon(api.baseUrl, key.secret, 3);
-  const ceilingBefore = await rawQueueCeiling(infra.prefix, process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const cpu0 = await cpuSeconds(api.pid);
-  const apiRun = await runAutocannon(api.baseUrl, key.secret, durationS);
-  const apiCpu = (await cpuSeconds(api.pid)) - cpu0;
-  const ceilingAfter = await rawQueueCeiling(infra.prefix, process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const ceilingBefore = await rawQueueCeiling(infra.prefix, redisUrl);
+  const runs = [];
+  for (const variant of variants) {
+    const api = await startApiProcess(infra, variant.env);
+    try {
+      const key = await createApiKey(infra.db.url);
+      await runAutocannon(api.baseUrl, key.secret, 3); // warm-up: JIT, pools, Prisma
+      const cpu0 = await cpuSeconds(api.pid);
+      const run = await runAutocannon(api.baseUrl, key.secret, durationS);
+      const cpu = (await cpuSeconds(api.pid)) - cpu0;
+      runs.push({ variant: variant.name, env: variant.env, ...run, apiProcessCpuPercent: Math.round((cpu / durationS) * 100) });
+    } finally {
+      await api.stop();
+    }
+  }
+  const ceilingAfter = await rawQueueCeiling(infra.prefix, redisUrl);
   const ceiling = Math.round((ceilingBefore.rps + ceilingAfter.rps) / 2);
   const report = {
     bench: 'create',
@@ -109,13 +125,12 @@ try {
     machine: machineLine,
     connections,
     durationS,
-    api: { ...apiRun, processCpuPercent: Math.round((apiCpu / durationS) * 100) },
-    rawQueue: { before: ceilingBefore, after: ceilingAfter, meanRps: ceiling },
-    ratio: Math.round((apiRun.rps / ceiling) * 1000) / 10,
+    rawQueue: { meanRps: ceiling, before: ceilingBefore, after: ceilingAfter },
+    api: runs.map((r) => ({ ...r, ratioToRawQueuePercent: Math.round((r.rps / ceiling) * 1000) / 10 })),
+    loadAverageAtEnd: loadavg()[0]!.toFixed(2),
   };
   console.log(JSON.stringify(report, null, 2));
   if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`);
 } finally {
-  await api.stop();
   await infra.close();
 }

@@ -77,9 +77,9 @@ export interface ApiProcess {
 }
 
 /** Starts `apps/api/src/server.ts` in its own Node process and waits for `/readyz`. */
-export async function startApiProcess(infra: Infra, env: Record<string, string> = {}): Promise<ApiProcess> {
+export async function startApiProcess(infra: Infra, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ApiProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', join(REPO_ROOT, 'apps/api/src/server.ts')], {
+  const child = spawn(process.execPath, [...nodeArgs, '--conditions=development', '--import', 'tsx', join(REPO_ROOT, 'apps/api/src/server.ts')], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',

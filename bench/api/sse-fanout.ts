@@ -3,7 +3,7 @@
  * N/V clients each), then events published the way a worker does (`publishVideoEvent`: XADD)
  * and timed from just before the XADD to the moment each client has parsed the event.
  *
- *   npx tsx --conditions=development bench/api/sse-fanout.ts [--streams 1000] [--videos 100]
+ *   npx tsx --conditions=development bench/api/sse-fanout.ts [--streams 1000] [--videos 100] [--webhooks false] [--out file]
  *
  * Phases: connect all streams; steady (one event every `--interval` ms, round-robin over videos);
  * burst (one event for every video at once, `--bursts` times); terminal event for every video and
@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { newVideoId, type VideoId } from '@rehyat/contracts';
 import { publishVideoEvent } from '@rehyat/events';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     steady: { type: 'string', default: '1000' },
     interval: { type: 'string', default: '5' },
     bursts: { type: 'string', default: '20' },
+    /** `false`: run the API with WEBHOOK_WORKER_ENABLED=false (no event-feed consumer in the process). */
+    webhooks: { type: 'string', default: 'true' },
   },
 });
 const STREAMS = Number(values.streams);
@@ -102,7 +105,8 @@ async function redisClients(redis: import('ioredis').Redis): Promise<number> {
 }
 
 const infra = await startInfra('sse');
-const api = await startApiProcess(infra);
+const apiEnv: Record<string, string> = values.webhooks === 'false' ? { WEBHOOK_WORKER_ENABLED: 'false' } : {};
+const api = await startApiProcess(infra, apiEnv);
 const keyspace = new Keyspace({ prefix: infra.prefix });
 try {
   const machineLine = await machine(infra.redis);
@@ -150,12 +154,14 @@ try {
     receipts.length = 0;
     const start = received;
     const cpu0 = await cpuSeconds(api.pid);
+    const self0 = process.cpuUsage();
     const t0 = performance.now();
     const events = await run();
     const expected = events * perVideo;
     const complete = await until(() => received - start >= expected, 30_000);
     const wallS = (performance.now() - t0) / 1000;
     const cpu = (await cpuSeconds(api.pid)) - cpu0;
+    const self = process.cpuUsage(self0);
     const lat = receipts.map((r) => r.t - publishedAt.get(r.id)!).filter((x) => Number.isFinite(x));
     return {
       phase: name,
@@ -165,6 +171,7 @@ try {
       complete,
       deliveriesPerS: Math.round((received - start) / wallS),
       apiCpuPercent: Math.round((cpu / wallS) * 100),
+      loadGeneratorCpuPercent: Math.round(((self.user + self.system) / 1e6 / wallS) * 100),
       latencyMs: summarize(lat),
     };
   }
@@ -210,6 +217,7 @@ try {
     bench: 'sse-fanout',
     date: new Date().toISOString(),
     machine: machineLine,
+    apiEnv,
     streams: STREAMS,
     videos: VIDEOS,
     connect: {
@@ -222,6 +230,7 @@ try {
     },
     phases: [steady, burst],
     terminal: { allStreamsClosedMs: allClosedMs, openStreamsAfter: openAfter },
+    loadAverageAtEnd: loadavg()[0]!.toFixed(2),
   };
   console.log(JSON.stringify(report, null, 2));
   if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`);
