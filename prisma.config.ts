@@ -7,6 +7,6 @@ export default defineConfig({
   schema: 'prisma/schema.prisma',
   migrations: { path: 'prisma/migrations' },
   datasource: {
-    url: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/rehyat',
+    url: process.env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/rehyat',
   },
 });
