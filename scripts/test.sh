@@ -22,15 +22,14 @@ ensure_system_packages() {
 check_services
 ensure_system_packages
 install_deps
-say "generating the Prisma client"
-npm run -s db:generate
 say "building the kernels (CPU)"
 npm run -s kernels:build
 start_embedded_s3
 trap '[ -n "${S3_PID:-}" ] && kill $S3_PID 2>/dev/null; true' EXIT
 say "type-checking"
 npx tsc -b
-say "checking migrations against the schema"
+say "applying migrations to $DATABASE_URL and checking them against the schema"
+npm run -s db:deploy
 npm run -s db:check
 
 set +e
