@@ -144,6 +144,7 @@ struct SessionConfig {
   std::string model_path, provider = "cpu", custom_ops_library;
   int device_id = 0, intra_threads = 0, inter_threads = 0, log_severity = 3;
   bool custom_ops = false;
+  std::vector<std::pair<std::string, std::string>> cuda_options;  // extra CUDA EP provider options
 };
 
 class Session : public Napi::ObjectWrap<Session> {
@@ -193,6 +194,15 @@ class Session : public Napi::ObjectWrap<Session> {
 };
 Napi::FunctionReference Session::ctor;
 
+// Takes ownership of an OrtSession made by the C API (Ort::Session has no such constructor).
+struct AdoptedSession : Ort::Session {
+  explicit AdoptedSession(OrtSession* p) : Ort::Session(nullptr) { p_ = p; }
+};
+inline Ort::Session Adopt(OrtSession* p) {
+  AdoptedSession a(p);
+  return Ort::Session(std::move(static_cast<Ort::Session&>(a)));
+}
+
 // ---- createSession(config) -> Promise<Session> ----------------------------------------------
 class CreateWorker : public Napi::AsyncWorker {
  public:
@@ -213,14 +223,19 @@ class CreateWorker : public Napi::AsyncWorker {
         std::unique_ptr<OrtCUDAProviderOptionsV2, void (*)(OrtCUDAProviderOptionsV2*)> guard(
             opts, [](OrtCUDAProviderOptionsV2* o) { Ort::GetApi().ReleaseCUDAProviderOptions(o); });
         const std::string dev = std::to_string(cfg_.device_id);
-        const char* keys[] = {"device_id"};
-        const char* vals[] = {dev.c_str()};
-        Ort::ThrowOnError(Ort::GetApi().UpdateCUDAProviderOptions(opts, keys, vals, 1));
+        std::vector<const char*> keys{"device_id"}, vals{dev.c_str()};
+        for (auto& kv : cfg_.cuda_options) {
+          keys.push_back(kv.first.c_str());
+          vals.push_back(kv.second.c_str());
+        }
+        Ort::ThrowOnError(Ort::GetApi().UpdateCUDAProviderOptions(opts, keys.data(), vals.data(), keys.size()));
         Ort::ThrowOnError(Ort::GetApi().SessionOptionsAppendExecutionProvider_CUDA_V2(so, opts));
       }
-      Ort::Env env(g_env);
-      session_ = std::make_unique<Ort::Session>(env, cfg_.model_path.c_str(), so);
-      env.release();  // the process-wide env stays held by init()
+      // the C call, not Ort::Session(Ort::Env&, ...): an Ort::Env wrapper around the shared env
+      // would release it when an exception unwinds, dropping the process-wide OrtEnv's refcount
+      OrtSession* raw = nullptr;
+      Ort::ThrowOnError(Ort::GetApi().CreateSession(g_env, cfg_.model_path.c_str(), so, &raw));
+      session_ = std::make_unique<Ort::Session>(Adopt(raw));
       Ort::AllocatorWithDefaultOptions alloc;
       for (size_t i = 0; i < session_->GetInputCount(); ++i)
         inputs_.emplace_back(session_->GetInputNameAllocated(i, alloc).get());
@@ -284,6 +299,18 @@ Napi::Value CreateSession(const Napi::CallbackInfo& info) {
   num("intraOpThreads", cfg.intra_threads, 0, 4096);
   num("interOpThreads", cfg.inter_threads, 0, 4096);
   num("logSeverity", cfg.log_severity, 0, 4);
+  auto co = o.Get("cudaOptions");
+  if (!co.IsUndefined()) {
+    if (!co.IsObject()) throw BadInput(env, "createSession: 'cudaOptions' must be an object of strings");
+    auto obj = co.As<Napi::Object>();
+    auto names = obj.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      std::string key = names.Get(i).As<Napi::String>();
+      auto val = obj.Get(key);
+      if (!val.IsString()) throw BadInput(env, "createSession: cudaOptions." + key + " must be a string");
+      cfg.cuda_options.emplace_back(key, val.As<Napi::String>());
+    }
+  }
   if (cfg.model_path.empty()) throw BadInput(env, "createSession: 'modelPath' is required");
   if (cfg.provider != "cpu" && cfg.provider != "cuda")
     throw BadInput(env, "createSession: 'provider' must be 'cpu' or 'cuda', got '" + cfg.provider + "'");

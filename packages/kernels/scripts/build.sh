@@ -23,7 +23,9 @@ CXXFLAGS=(-std=c++17 -O3 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-par
 # librehyat_ops.so: CPU kernels, loads anywhere. librehyat_ops_cuda.so (when nvcc is found): CPU
 # and CUDA kernels, needs libcudart.so.13 at load time (sessions on the CUDA provider use it).
 printf '{ global: RegisterCustomOps; local: *; };\n' > "$OUT/ops.map"
-LDFLAGS=(-Wl,--version-script="$OUT/ops.map" -Wl,--no-undefined -static-libstdc++ -static-libgcc)
+# -z nodelete: ONNX Runtime dlcloses the library with each session, but keeps the op schemas
+# (which point into it) in a process-wide registry: the library must never be unmapped.
+LDFLAGS=(-Wl,--version-script="$OUT/ops.map" -Wl,--no-undefined -Wl,-z,nodelete -static-libstdc++ -static-libgcc)
 srcs=(ops/hybrid_attention/hybrid_attention_op.cc ops/hybrid_attention/hybrid_attention_ref.cc register.cc)
 "$CXX" "${CXXFLAGS[@]}" -shared -o "$OUT/librehyat_ops.so" "${srcs[@]}" "${LDFLAGS[@]}"
 echo "build: $OUT/librehyat_ops.so (exports: $(nm -D --defined-only "$OUT/librehyat_ops.so" | awk '{print $3}' | tr '\n' ' '))"

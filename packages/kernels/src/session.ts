@@ -42,6 +42,11 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** Inter-op threads; 0 = ORT default. @defaultValue 0 */
   interOpThreads?: number;
+  /**
+   * Extra CUDA execution provider options (ORT's names, string values), e.g.
+   * `{ arena_extend_strategy: 'kSameAsRequested', gpu_mem_limit: '8589934592' }`. @defaultValue {}
+   */
+  cudaOptions?: Record<string, string>;
   /** ORT log severity 0 (verbose) .. 4 (fatal). @defaultValue 3 */
   logSeverity?: 0 | 1 | 2 | 3 | 4;
 }
@@ -109,6 +114,7 @@ export async function createSession(modelPath: string, options: SessionOptions =
     interOpThreads: options.interOpThreads ?? 0,
     logSeverity: options.logSeverity ?? 3,
   };
+  if (options.cudaOptions) config['cudaOptions'] = options.cudaOptions;
   if (options.customOps ?? true) {
     const lib = customOpsLibraryPath(provider);
     if (!existsSync(lib))

@@ -532,12 +532,16 @@ int LaunchCuda(const HaDims& D, const HaBuffers& b, void* stream) {
   static const bool poison = std::getenv("REHYAT_CUDA_POISON") != nullptr;
   if (poison) {  // test aid: every output starts as NaN, so unwritten elements show
     const size_t es = D.half ? 2 : 4;
-    cudaMemsetAsync(b.y, 0xff, BH * D.Nc * D.d * es, s);
-    cudaMemsetAsync(b.S_out, 0xff, BH * D.Dp * D.d * 4, s);
-    cudaMemsetAsync(b.z_out, 0xff, BH * D.Dp * 4, s);
-    cudaMemsetAsync(b.k_tail_out, 0xff, BH * D.tail_out * D.d * es, s);
-    cudaMemsetAsync(b.v_tail_out, 0xff, BH * D.tail_out * D.d * es, s);
-    cudaMemsetAsync(b.fk_tail_out, 0xff, BH * D.tail_out * D.Dp * es, s);
+    auto fill = [&](void* p, size_t bytes) {
+      if (bytes > 0) cudaMemsetAsync(p, 0xff, bytes, s);
+    };
+    fill(b.y, BH * D.Nc * D.d * es);
+    fill(b.S_out, BH * D.Dp * D.d * 4);
+    fill(b.z_out, BH * D.Dp * 4);
+    fill(b.k_tail_out, BH * D.tail_out * D.d * es);
+    fill(b.v_tail_out, BH * D.tail_out * D.d * es);
+    fill(b.fk_tail_out, BH * D.tail_out * D.Dp * es);
+    if (cudaError_t e = cudaGetLastError()) return static_cast<int>(e);
   }
   return static_cast<int>(D.half ? LaunchAll<__half>(D, b, s) : LaunchAll<float>(D, b, s));
 }
