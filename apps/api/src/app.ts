@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import multipart from '@fastify/multipart';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { publishVideoEvent } from '@rehyat/events';
-import { EMBEDDED_S3_CREDENTIALS } from '@rehyat/storage';
+import { EMBEDDED_S3_CREDENTIALS, type ObjectStorageOptions } from '@rehyat/storage';
 import type { Config } from './config.js';
 import type { ModelRegistry } from './model-registry.js';
 import { authPlugin } from './plugins/auth.js';
@@ -23,6 +23,20 @@ import { eventRoutes } from './routes/events.js';
 import { playlistRoutes } from './routes/playlist.js';
 
 export const API_VERSION = '0.1.0';
+
+/** S3 client options from the config (the embedded server's credentials when none are set). */
+export function storageOptions(config: Config): ObjectStorageOptions {
+  return {
+    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
+    bucket: config.S3_BUCKET,
+    region: config.S3_REGION,
+    accessKeyId: config.S3_ACCESS_KEY_ID ?? EMBEDDED_S3_CREDENTIALS.accessKeyId,
+    secretAccessKey: config.S3_SECRET_ACCESS_KEY ?? EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+    maxAttempts: 2,
+    requestTimeoutMs: 30_000,
+  };
+}
 
 export interface BuildAppOptions {
   config: Config;
@@ -60,16 +74,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   await app.register(prismaPlugin, { databaseUrl: config.DATABASE_URL });
   await app.register(redisPlugin, { url: config.REDIS_URL, connectTimeoutMs: config.DEPENDENCY_TIMEOUT_MS });
-  await app.register(storagePlugin, {
-    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
-    bucket: config.S3_BUCKET,
-    region: config.S3_REGION,
-    accessKeyId: config.S3_ACCESS_KEY_ID ?? EMBEDDED_S3_CREDENTIALS.accessKeyId,
-    secretAccessKey: config.S3_SECRET_ACCESS_KEY ?? EMBEDDED_S3_CREDENTIALS.secretAccessKey,
-    forcePathStyle: config.S3_FORCE_PATH_STYLE,
-    maxAttempts: 2,
-    requestTimeoutMs: 30_000,
-  });
+  await app.register(storagePlugin, storageOptions(config));
   await app.register(queuePlugin);
   await app.register(modelsPlugin, { registry: opts.models });
   await app.register(authPlugin);

@@ -1,13 +1,14 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { buildApp } from './app.js';
+import { buildApp, storageOptions } from './app.js';
+import { preflight } from './preflight.js';
 import { summarize } from './plugins/health.js';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@rehyat/storage';
 import { ModelRegistryError } from './model-registry.js';
 
 /**
  * The API process: parse config, start the embedded S3 server when no `S3_ENDPOINT` is set,
- * build the app, check Postgres, Redis and S3 (exit 1 naming `host:port` of what is down),
- * make sure the bucket exists, listen, and close everything on SIGINT/SIGTERM.
+ * check Postgres, Redis and S3 and create the bucket (exit 1 naming `host:port` of what is down),
+ * build the app, listen, and close everything on SIGINT/SIGTERM.
  */
 async function main(): Promise<void> {
   let config: Config = loadConfig(process.env);
@@ -27,22 +28,19 @@ async function main(): Promise<void> {
     };
   }
 
-  const app = await buildApp({ config });
-  if (embedded) app.log.info(`no S3_ENDPOINT configured: embedded S3 server at ${embedded.endpoint} (data in ${config.EMBEDDED_S3_DIR})`);
-
-  const checks = await app.checkDependencies();
+  const checks = await preflight(config, storageOptions(config));
   if (checks.some((c) => !c.ok)) {
-    const down = checks.filter((c) => !c.ok);
     process.stderr.write(`rehyat-api: cannot start: ${summarize(checks)}\n`);
-    for (const c of down) {
+    for (const c of checks.filter((x) => !x.ok)) {
       const hint = { database: 'DATABASE_URL', redis: 'REDIS_URL', storage: 'S3_ENDPOINT' }[c.name];
       process.stderr.write(`  check that ${c.name} is running at ${c.target} or set ${hint}\n`);
     }
-    await app.close();
     await embedded?.close();
     process.exit(1);
   }
-  await app.storage.ensureBucket();
+
+  const app = await buildApp({ config });
+  if (embedded) app.log.info(`no S3_ENDPOINT configured: embedded S3 server at ${embedded.endpoint} (data in ${config.EMBEDDED_S3_DIR})`);
 
   let closing = false;
   const shutdown = async (signal: string) => {

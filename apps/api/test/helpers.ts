@@ -67,6 +67,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     MODELS_DIR: FIXTURE_MODELS_DIR,
     LOG_LEVEL: 'silent',
     DEPENDENCY_TIMEOUT_MS: '1500',
+    // Limits are tested on their own (ratelimit tests); here they would only get in the way.
+    RATE_LIMIT_RPM: '0',
+    MAX_ACTIVE_VIDEOS: '0',
     ...opts.env,
   });
   const app = await buildApp({ config });

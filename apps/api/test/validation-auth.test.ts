@@ -114,6 +114,15 @@ describe('validation: 400 naming the parameter', () => {
     assert.equal(text.status, 415);
     assert.equal(((await text.json()) as { error: ErrorBody }).error.code, 'unsupported_media_type');
   });
+  test('body over MAX_BODY_BYTES: 413 payload_too_large', async () => {
+    const res = await fetch(`${stack.baseURL}/videos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x'.repeat(stack.config.MAX_BODY_BYTES + 1) }),
+    });
+    assert.equal(res.status, 413);
+    assert.equal(((await res.json()) as { error: ErrorBody }).error.code, 'payload_too_large');
+  });
   test('unknown route: 404 in OpenAI shape', () => rejectsWith(client.get('/nothing-here'), OpenAI.NotFoundError, 'not_found', null));
 });
 

@@ -232,7 +232,7 @@ describe('content, chunks, remix, extension', () => {
     assert.equal(ext.extended_from_video_id, source.id);
     assert.equal(ext.remixed_from_video_id, null);
     assert.equal(ext.status, 'queued');
-    X
+    assert.equal(Number(ext.seconds), 33 / 16 + 21 / 16); // stitched total: source's real length + the new part's (9 + 12 frames)
     const payload = GenerateJobPayload.parse((await queue.getJob(ext.id))!.data);
     assert.deepEqual(payload.source, { kind: 'extension', video_id: source.id });
     assert.equal(payload.seconds, 1);

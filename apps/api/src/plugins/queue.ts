@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Queue } from 'bullmq';
+import { Gauge } from 'prom-client';
 import { GENERATION_QUEUE } from '@rehyat/contracts';
 
 declare module 'fastify' {
@@ -23,11 +24,26 @@ export const queuePlugin = fp(
     });
     queue.on('error', (err: Error) => app.log.warn({ err: err.message }, 'generation queue error'));
     app.decorate('generationQueue', queue);
+    const states = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
+    new Gauge({
+      name: 'rehyat_api_generation_jobs',
+      help: 'Generation jobs in the queue, by BullMQ state (read at scrape time)',
+      labelNames: ['state'],
+      registers: [app.metrics.registry],
+      async collect() {
+        try {
+          const counts = await queue.getJobCounts(...states);
+          for (const s of states) this.set({ state: s }, counts[s] ?? 0);
+        } catch {
+          this.reset(); // Redis down: no samples rather than a failed scrape
+        }
+      },
+    });
     app.addHook('onClose', async () => {
       await queue.close().catch(() => undefined);
     });
   },
-  { name: 'rehyat-queue', fastify: '5.x', dependencies: ['rehyat-config', 'rehyat-redis'] },
+  { name: 'rehyat-queue', fastify: '5.x', dependencies: ['rehyat-config', 'rehyat-redis', 'rehyat-metrics'] },
 );
 
 /** Redis key of the queue's wait list (LPUSH by producers, taken from the right by workers). */
