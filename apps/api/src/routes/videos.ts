@@ -38,9 +38,9 @@ export function unflattenFormFields(body: Record<string, unknown>): Record<strin
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(body)) {
     const parts = /^[^[\]]+(\[[^[\]]+\])+$/.test(name) ? name.split(/[[\]]+/).filter(Boolean) : [name];
+    if (parts.some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) continue;
     let target = out;
     parts.forEach((part, i) => {
-      if (part === '__proto__' || part === 'constructor' || part === 'prototype') return;
       if (i === parts.length - 1) target[part] = value;
       else {
         const next = target[part];
