@@ -29,6 +29,8 @@ const IdempotencyHeaders = z.looseObject({
 });
 
 const security = [{ bearerAuth: [] }];
+/** Creation routes take JSON or form fields (the `openai` client sends multipart/form-data). */
+const BODY_TYPES = ['application/json', 'multipart/form-data'];
 
 /**
  * multipart/form-data sends nested objects as bracketed names (`video[id]`, as the `openai`
@@ -69,6 +71,7 @@ export async function videoRoutes(app: FastifyInstance, opts: VideoRoutesOptions
     {
       preValidation: normalizeMultipart,
       schema: {
+        consumes: BODY_TYPES,
         tags: ['videos'],
         summary: 'Create a video',
         description:
@@ -167,6 +170,7 @@ export async function videoRoutes(app: FastifyInstance, opts: VideoRoutesOptions
     {
       preValidation: normalizeMultipart,
       schema: {
+        consumes: BODY_TYPES,
         tags: ['videos'],
         summary: 'Remix a completed video',
         description: 'A new video with a new prompt and the source\'s model, seconds, size, seed, steps and guidance.',
@@ -189,6 +193,7 @@ export async function videoRoutes(app: FastifyInstance, opts: VideoRoutesOptions
     {
       preValidation: normalizeMultipart,
       schema: {
+        consumes: BODY_TYPES,
         tags: ['videos'],
         summary: 'Extend a completed video',
         description:
