@@ -95,15 +95,17 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   }
   explicit DeviceTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceTensor>(info) {}
 
-  static Napi::Object Wrap(Napi::Env env, Ort::Value v, int device_id, Napi::Object owner) {
+  static Napi::Object Wrap(Napi::Env env, Ort::Value v, int device_id, std::shared_ptr<Ort::Session> session,
+                           std::shared_ptr<Ort::Allocator> alloc = nullptr) {
     auto obj = ctor.New({});
     auto* t = Unwrap(obj);
     auto ti = v.GetTensorTypeAndShapeInfo();
     t->type_ = ti.GetElementType();
     t->dims_ = ti.GetShape();
+    t->keep_ = std::move(session);  // the session whose allocator owns the memory outlives it
+    t->alloc_ = std::move(alloc);
     t->value_ = std::move(v);
     t->device_id_ = device_id;
-    t->owner_ = Napi::Persistent(owner);  // the session whose allocator owns the memory
     return obj;
   }
   OrtValue* value(Napi::Env env) {
@@ -128,15 +130,17 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     value_ = Ort::Value(nullptr);
-    owner_.Reset();
+    alloc_.reset();
+    keep_.reset();
     return info.Env().Undefined();
   }
 
+  std::shared_ptr<Ort::Session> keep_;  // declared before value_: destroyed after it
+  std::shared_ptr<Ort::Allocator> alloc_;  // toDevice tensors: ORT keeps a raw pointer to it
   Ort::Value value_{nullptr};
   ONNXTensorElementDataType type_ = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
   std::vector<int64_t> dims_;
   int device_id_ = 0;
-  Napi::ObjectReference owner_;
 };
 Napi::FunctionReference DeviceTensor::ctor;
 
@@ -162,7 +166,10 @@ class Session : public Napi::ObjectWrap<Session> {
   }
   explicit Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {}
 
-  std::unique_ptr<Ort::Session> session;
+  // shared with the DeviceTensors it made: release() drops this reference, and ONNX Runtime's
+  // session (and the allocator owning their memory) goes when the last of them is freed
+  std::shared_ptr<Ort::Session> session;
+  std::shared_ptr<Ort::Allocator> device_alloc;  // made by the first toDevice()
   SessionConfig cfg;
   std::vector<std::string> inputs, outputs;
   int pending = 0;
@@ -188,6 +195,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value ToDevice(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info) {
     if (pending > 0) throw BadInput(info.Env(), "session has runs in flight; await them before release()");
+    device_alloc.reset();
     session.reset();
     return info.Env().Undefined();
   }
@@ -252,7 +260,7 @@ class CreateWorker : public Napi::AsyncWorker {
   void OnOK() override {
     auto obj = Session::ctor.New({});
     auto* s = Session::Unwrap(obj);
-    s->session = std::move(session_);
+    s->session = std::shared_ptr<Ort::Session>(std::move(session_));
     s->cfg = cfg_;
     s->inputs = inputs_;
     s->outputs = outputs_;
@@ -325,7 +333,7 @@ Napi::Value CreateSession(const Napi::CallbackInfo& info) {
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, Session* s, Napi::Object self)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), s_(s) {
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), s_(s), sess_(s->session) {
     self_ = Napi::Persistent(self);
     ++s_->pending;
   }
@@ -343,11 +351,12 @@ class RunWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      Ort::Session& sess = *s_->session;
+      Ort::Session& sess = *sess_;
       Ort::IoBinding binding(sess);
       for (size_t i = 0; i < values.size(); ++i) binding.BindInput(names[i].c_str(), values[i]);
+      // the C call: an Ort::Value around the borrowed OrtValue would free it when destroyed
       for (size_t i = 0; i < device_inputs.size(); ++i)
-        binding.BindInput(device_names[i].c_str(), Ort::Value(Ort::UnownedValue(device_inputs[i])));
+        Ort::ThrowOnError(Ort::GetApi().BindInput(binding, device_names[i].c_str(), device_inputs[i]));
       Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeDefault);
       Ort::MemoryInfo dev = s_->DeviceMemInfo();
       for (size_t i = 0; i < out_names.size(); ++i) binding.BindOutput(out_names[i].c_str(), out_on_device[i] ? dev : cpu);
@@ -367,7 +376,7 @@ class RunWorker : public Napi::AsyncWorker {
       Ort::Value& v = results_[i];
       auto mi = v.GetTensorMemoryInfo();
       if (mi.GetDeviceType() == OrtMemoryInfoDeviceType_GPU) {
-        out.Set(result_names_[i], DeviceTensor::Wrap(env, std::move(v), s_->cfg.device_id, self_.Value()));
+        out.Set(result_names_[i], DeviceTensor::Wrap(env, std::move(v), s_->cfg.device_id, sess_));
       } else {
         auto ti = v.GetTensorTypeAndShapeInfo();
         const size_t bytes = ti.GetElementCount() * ElementSize(ti.GetElementType());
@@ -385,6 +394,7 @@ class RunWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   Session* s_;
+  std::shared_ptr<Ort::Session> sess_;
   Napi::ObjectReference self_;
   std::vector<Ort::Value> results_;
   std::vector<std::string> result_names_;
@@ -457,11 +467,11 @@ Napi::Value Session::ToDevice(const Napi::CallbackInfo& info) {
   HostBuffer hb = HostTensorFromJs(env, "tensor", info[0]);
   try {
     Ort::MemoryInfo mi = DeviceMemInfo();
-    Ort::Allocator alloc(sess, mi);
-    Ort::Value v = Ort::Value::CreateTensor(alloc, hb.dims.data(), hb.dims.size(), hb.type);
+    if (!device_alloc) device_alloc = std::make_shared<Ort::Allocator>(sess, mi);
+    Ort::Value v = Ort::Value::CreateTensor(*device_alloc, hb.dims.data(), hb.dims.size(), hb.type);
     std::string err = CudaCopy(v.GetTensorMutableRawData(), hb.data.data(), hb.data.size(), cfg.device_id, false);
     if (!err.empty()) throw Napi::Error::New(env, err);
-    return DeviceTensor::Wrap(env, std::move(v), cfg.device_id, Value());
+    return DeviceTensor::Wrap(env, std::move(v), cfg.device_id, session, device_alloc);
   } catch (const Ort::Exception& e) {
     throw OrtError(env, e);
   }
