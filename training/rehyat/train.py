@@ -43,9 +43,11 @@ class Preset:
     vae_batch: int = 16
     dit_batch: int = 64
     budgets: Dict[str, float] = field(default_factory=lambda: {
-        "vae": 70, "teacher": 170, "stage1": 30, "stage2": 90, "sweep": 5})
+        "vae": 95, "teacher": 230, "stage1": 25, "stage2": 80, "sweep": 4})
     max_steps: Dict[str, int] = field(default_factory=lambda: {
-        "vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 1000, "sweep": 10 ** 9})
+        "vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 1500, "sweep": 10 ** 9})
+    latent_cache: int = 12288      # videos rendered + encoded once for teacher / stage 2
+    teacher_lr: float = 8e-4
     # (Tc, To) pairs whose stage-1 distillation error is measured to pick the default
     sweep: tuple = ((1, 0), (2, 0), (2, 1), (3, 1), (4, 1))
     stage1_prompts: int = 64
@@ -64,7 +66,7 @@ def preset(name: str) -> Preset:
                       text=TextConfig(dim=16, layers=1, heads=2, max_len=24),
                       dit=DiTConfig(latent_channels=4, latent_height=4, latent_width=4, dim=32, layers=2,
                                     heads=2, text_dim=16, feature_dim=8, feature_hidden=8),
-                      vae_batch=2, dit_batch=2, stage1_prompts=2, stage1_steps=2,
+                      vae_batch=2, dit_batch=2, stage1_prompts=2, stage1_steps=2, latent_cache=4,
                       budgets={"vae": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
                       max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
                       sweep=((1, 0), (2, 1)))
@@ -117,7 +119,9 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
             z = z + 0.05 * torch.randn_like(z)  # decoder robustness to imperfect latents
             y, _ = vae.decoder(z)
         y = y.float()
-        return F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-4 * z.float().pow(2).mean()
+        # objects cover few pixels: weight pixels that differ from the frame's corner (background)
+        w = 1.0 + 9.0 * ((x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1).float()
+        return ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
 
     m = _loop("vae", p, step, opt, 1e-3, log)
     vae.eval()
@@ -138,12 +142,36 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
 
 
 # ---------------------------------------------------------------- flow matching
-def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1):
-    x, prompts = make_batch(rng, p.dit_batch, p.frames, p.size, device)
+class LatentCache:
+    """Scenes rendered and encoded once; every draw re-phrases its scenes with fresh words."""
+
+    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64):
+        from .world import render, sample_scene
+        self.scenes, lat = [], []
+        with torch.no_grad():
+            for i in range(0, n, batch):
+                sc = [sample_scene(rng, "exclude") for _ in range(min(batch, n - i))]
+                x = render(sc, p.frames, size=p.size, device=device).permute(0, 4, 1, 2, 3).mul(2).sub(1)
+                with _amp(device):
+                    lat.append(vae.encode(x).to(torch.bfloat16 if device.type == "cuda" else torch.float32))
+                self.scenes.extend(sc)
+        self.lat = torch.cat(lat)
+
+    def draw(self, rng, b):
+        from .world import describe
+        idx = rng.integers(0, len(self.scenes), size=b)
+        return self.lat[torch.from_numpy(idx).to(self.lat.device)].float(), [describe(self.scenes[i], rng) for i in idx]
+
+
+def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1, cache=None):
+    if cache is not None:
+        x0, prompts = cache.draw(rng, p.dit_batch)
+    else:
+        x, prompts = make_batch(rng, p.dit_batch, p.frames, p.size, device)
+        with torch.no_grad():
+            with _amp(device):
+                x0 = vae.encode(x).float()
     prompts = [("" if rng.random() < drop else s) for s in prompts]
-    with torch.no_grad():
-        with _amp(device):
-            x0 = vae.encode(x).float()
     ids = tok.batch(prompts).to(device)
     u = torch.rand(x0.shape[0], device=device)
     t = p.train_shift * u / (1 + (p.train_shift - 1) * u)
@@ -155,12 +183,13 @@ def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1):
     return F.mse_loss(v.float(), eps - x0)
 
 
-def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, rng, log=print) -> dict:
+def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, rng, log=print, cache=None) -> dict:
     teacher.train()
     text.train()
     params = list(teacher.parameters()) + list(text.parameters())
-    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.01, betas=(0.9, 0.99))
-    m = _loop("teacher", p, lambda _: _fm_loss(teacher, vae, text, tok, p, device, rng), opt, 5e-4, log)
+    opt = torch.optim.AdamW(params, lr=p.teacher_lr, weight_decay=0.01, betas=(0.9, 0.99))
+    m = _loop("teacher", p, lambda _: _fm_loss(teacher, vae, text, tok, p, device, rng, cache=cache), opt,
+              p.teacher_lr, log)
     teacher.eval()
     text.eval()
     return m
@@ -243,12 +272,12 @@ def distill_stage1(student: DiT, acts, p: Preset, device, log=print, batch=32, s
     return m
 
 
-def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print) -> dict:
+def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print, cache=None) -> dict:
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4, weight_decay=0.0)
-    m = _loop("stage2", p, lambda _: _fm_loss(student, vae, text, tok, p, device, rng), opt, 1e-4, log)
+    m = _loop("stage2", p, lambda _: _fm_loss(student, vae, text, tok, p, device, rng, cache=cache), opt, 1e-4, log)
     student.eval()
     for prm in text.parameters():
         prm.requires_grad_(True)
@@ -302,7 +331,10 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     metrics["vae"] = train_vae(vae, p, device, rng, log)
     for prm in vae.parameters():
         prm.requires_grad_(False)
-    metrics["teacher"] = train_teacher(teacher, text, vae, tok, p, device, rng, log)
+    t_cache = time.time()
+    cache = LatentCache(vae, p, device, rng, p.latent_cache) if p.latent_cache else None
+    metrics["latent_cache"] = {"videos": p.latent_cache, "seconds": round(time.time() - t_cache, 1)}
+    metrics["teacher"] = train_teacher(teacher, text, vae, tok, p, device, rng, log, cache)
     student = copy.deepcopy(teacher)
     student.cfg = copy.deepcopy(teacher.cfg)
     student.to_student(p.tc, p.to)
@@ -320,11 +352,13 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     metrics["tc_to_sweep"] = sweep
     metrics["stage1"] = distill_stage1(student, acts, p, device, log)
     stage1_student = copy.deepcopy(student)
-    metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log)
+    metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, cache)
     metrics["stage2"]["block_l1_after"] = block_errors(student, acts)
     del acts
     metrics["train_seconds"] = round(time.time() - t_start, 1)
     save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), p, tok, vae, text, teacher, student, metrics)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
     if eval_fn is not None:
         metrics["eval"] = eval_fn(tok, vae, text, teacher, stage1_student, student, device, log)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
@@ -339,6 +373,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget-scale", type=float, default=1.0)
     ap.add_argument("--eval", action="store_true", help="run training/eval after training")
+    ap.add_argument("--deadline-s", type=float, default=0.0,
+                    help="evaluation skips what would start later than this many seconds after launch")
     a = ap.parse_args(argv)
     p = preset(a.preset)
     p.budgets = {k: v * a.budget_scale for k, v in p.budgets.items()}
@@ -349,7 +385,8 @@ def main(argv=None):
     eval_fn = None
     if a.eval:
         from .eval.run import eval_models
-        eval_fn = lambda *args: eval_models(*args, preset_name=a.preset)
+        deadline = time.time() + a.deadline_s if a.deadline_s > 0 else None
+        eval_fn = lambda *args: eval_models(*args, preset_name=a.preset, deadline=deadline)
     m = run_all(p, a.out, device, a.seed, log=lambda s: print(s, flush=True), eval_fn=eval_fn)
     print(json.dumps({k: v for k, v in m.items() if k != "eval"}, indent=1))
 

@@ -5,4 +5,4 @@ set -euo pipefail
 OUT="${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-PYTHONUNBUFFERED=1 python3 -m rehyat.train --preset full --out "$OUT" --eval 2>&1 | tee "$OUT/train.log"
+PYTHONUNBUFFERED=1 python3 -m rehyat.train --preset full --out "$OUT" --eval --deadline-s 500 2>&1 | tee "$OUT/train.log"

@@ -80,7 +80,7 @@ def psnr(a, b) -> float:
 
 
 def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, preset_name="full", n=48,
-                lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16) -> dict:
+                lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16, deadline=None) -> dict:
     t0 = time.time()
     size = 8 * teacher.cfg.latent_height
     base_latent = 8 if preset_name == "full" else 2
@@ -108,6 +108,9 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
                 if mname == "teacher" and mult not in teacher_lengths:
                     continue
                 if mname == "student_stage1" and mult != 1:
+                    continue
+                if deadline is not None and time.time() > deadline:
+                    res.setdefault("skipped_for_time", []).append(f"{mname}/{sname}/{mult}x")
                     continue
                 frames[mname] = generate(model, vae, text, tok, ps, tf, seed=555, device=device)
                 r = score_set(det, frames[mname], ps, chunk_frames, device)

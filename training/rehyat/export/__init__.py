@@ -1,0 +1,1 @@
+"""ONNX export (opset 17) of a trained checkpoint and the model manifest."""
