@@ -7,7 +7,7 @@ import type { FailureCode } from '@rehyat/contracts';
  * | kind        | examples                                          | what happens                                       |
  * | ----------- | ------------------------------------------------- | -------------------------------------------------- |
  * | invalid     | malformed payload, unknown model name, bad size   | video failed now, `UnrecoverableError` (no retry)  |
- * | model       | model files missing or failing their hash         | video failed now (`model_unavailable`), no retry   |
+ * | model       | model files missing/failing their hash, backend cannot load | video failed now (`model_unavailable`), no retry   |
  * | transient   | S3 unreachable, Redis/Postgres connection lost    | retried with the catalog's backoff; failed when the attempts run out |
  * | device      | CUDA errors, device out of memory                 | retried; the process exits non-zero (the supervisor restarts it) |
  * | generation  | the model produced a bad output, ffmpeg rejected frames | video failed now (`generation_failed`), no retry |
@@ -44,8 +44,8 @@ export function classifyFailure(err: unknown): ClassifiedFailure {
   const message = typeof e.message === 'string' && e.message ? e.message : String(err);
   const code = typeof e.code === 'string' ? e.code : '';
 
-  if (name === 'ZodError' || name === 'InvalidJobError') return { kind: 'invalid', code: 'invalid_request', message, retryable: false };
-  if (name === 'ModelUnavailableError') return { kind: 'model', code: 'model_unavailable', message, retryable: false };
+  if (name === 'ZodError' || name === 'InvalidJobError' || name === 'UnknownModelError') return { kind: 'invalid', code: 'invalid_request', message, retryable: false };
+  if (name === 'ModelUnavailableError' || name === 'BackendError') return { kind: 'model', code: 'model_unavailable', message, retryable: false };
   if (name === 'StorageUnavailableError' || code === 'storage_unavailable') {
     return { kind: 'transient', code: 'storage_unavailable', message, retryable: true };
   }

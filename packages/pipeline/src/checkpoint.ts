@@ -71,8 +71,10 @@ export function decodeCheckpoint(buf: Uint8Array): { meta: unknown; tensors: Map
   for (const e of head.tensors) {
     const start = dataStart + e.offset;
     if (start + e.bytes > buf.byteLength) throw new CheckpointFormatError(`tensor ${e.name} is truncated`);
-    // Copy into a fresh, aligned buffer so the typed array view is valid whatever buf's offset.
-    const raw = buf.slice(start, start + e.bytes).buffer;
+    // Copy into a fresh, aligned ArrayBuffer so the typed array view is valid whatever buf's
+    // offset (a Node Buffer's slice() is a view into a shared pool, hence the explicit copy).
+    const raw = new ArrayBuffer(e.bytes);
+    new Uint8Array(raw).set(buf.subarray(start, start + e.bytes));
     tensors.set(e.name, { dtype: e.dtype, dims: e.dims, data: view_(e.dtype, raw) });
   }
   return { meta: head.meta, tensors };

@@ -61,6 +61,10 @@ describe('checkpoint container', () => {
     const shifted = new Uint8Array(buf.length + 1);
     shifted.set(buf, 1);
     const back = decodeCheckpoint(shifted.subarray(1));
+    // and from a Node Buffer living inside a larger pooled ArrayBuffer (what S3 reads return)
+    const pooled = Buffer.concat([Buffer.alloc(13), Buffer.from(buf)]).subarray(13);
+    const fromPool = decodeCheckpoint(pooled);
+    assert.deepEqual(Array.from(fromPool.tensors.get('s')!.data as Float32Array), [1, 2, 3, 4, 5, 6.5]);
     assert.deepEqual(back.meta, { chunk: 3, rng: { s: [1, 2, 3, 4], spare: null } });
     for (const [k, v] of t) {
       assert.deepEqual(back.tensors.get(k)!.dims, v.dims);
