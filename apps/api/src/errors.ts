@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   content_not_found: { status: 404, type: 'invalid_request_error', message: 'This content variant does not exist for the video.' },
   video_not_ready: { status: 409, type: 'invalid_request_error', message: 'The video content is not ready.' },
   video_not_cancellable: { status: 409, type: 'invalid_request_error', message: 'The video has already finished.' },
+  video_in_progress: { status: 409, type: 'invalid_request_error', message: 'The video is being generated; cancel it before deleting it.' },
   video_not_completed: { status: 409, type: 'invalid_request_error', message: 'The source video has not completed.' },
   idempotency_key_reused: { status: 422, type: 'invalid_request_error', message: 'This Idempotency-Key was used with a different request body.' },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },

@@ -267,6 +267,19 @@ describe('cancel and delete', () => {
     sub.disconnect();
   });
 
+  test('delete of a video being generated is ConflictError until it is cancelled', async () => {
+    const video = await client.videos.create({ prompt: 'busy' });
+    (await queue.getJob(video.id))?.remove();
+    await stack.app.prisma.video.update({ where: { id: video.id }, data: { status: 'in_progress', startedAt: new Date() } });
+    await assert.rejects(client.videos.delete(video.id), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.ConflictError);
+      assert.equal((err.error as { code: string }).code, 'video_in_progress');
+      return true;
+    });
+    await stack.app.prisma.video.update({ where: { id: video.id }, data: { status: 'cancelled' } });
+    assert.equal((await client.videos.delete(video.id)).deleted, true);
+  });
+
   test('delete removes the row, the queued job and the stored objects', async () => {
     const queued = await client.videos.create({ prompt: 'delete me while queued' });
     const del = await client.videos.delete(queued.id);

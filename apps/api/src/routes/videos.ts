@@ -128,10 +128,12 @@ export async function videoRoutes(app: FastifyInstance, opts: VideoRoutesOptions
       schema: {
         tags: ['videos'],
         summary: 'Delete a video',
-        description: 'Deletes the video and its stored files. A queued or running video is cancelled first.',
+        description:
+          'Deletes the video, its chunks and stored files. A queued video\'s job is removed; a video being generated is 409 ' +
+          '`video_in_progress` (cancel it, then delete it).',
         security,
         params: VideoIdParams,
-        response: { 200: DeletedVideo, ...errorResponses(404, 503) },
+        response: { 200: DeletedVideo, ...errorResponses(404, 409, 503) },
       },
     },
     async (request) => service.delete(request.principal.keyId, request.params.id),

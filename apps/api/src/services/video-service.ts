@@ -319,12 +319,16 @@ export class VideoService {
     return { video: await this.get(ownerId, id), previousStatus: video.status };
   }
 
-  /** Deletes the video, its chunks, stored objects, event stream and (if any) its job. */
+  /**
+   * Deletes the video, its chunks, stored objects, event stream and, for a queued video, its job.
+   * A video a worker is generating is 409 `video_in_progress` (cancel it first): deleting under
+   * a running worker would leave the objects it uploads afterwards behind.
+   */
   async delete(ownerId: string, id: string): Promise<{ id: string; object: 'video.deleted'; deleted: true }> {
     const video = await this.#findOwned(ownerId, id, 'id');
     const vid = video.id as VideoId;
-    if (!isTerminal(video.status)) {
-      if (!(await this.#removeQueuedJob(vid))) await this.#signalCancel(vid);
+    if (video.status === 'in_progress' || (video.status === 'queued' && !(await this.#removeQueuedJob(vid)))) {
+      throw new ApiError('video_in_progress', `The video '${id}' is being generated; cancel it (POST /v1/videos/${id}/cancel) and delete it once it is cancelled.`, { param: 'id' });
     }
     await this.deps.prisma.$transaction([
       this.deps.prisma.idempotencyRecord.deleteMany({ where: { videoId: vid } }),
