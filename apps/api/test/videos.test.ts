@@ -136,6 +136,14 @@ describe('creation', () => {
     const b = (await client.videos.create({ prompt: 'second' })) as OurVideo;
     assert.equal((await client.videos.retrieve(a.id) as OurVideo).queue_position, 0);
     assert.equal((await client.videos.retrieve(b.id) as OurVideo).queue_position, 1);
+    // A job added with a priority waits in BullMQ's prioritized set, behind the wait list.
+    const c = (await client.videos.create({ prompt: 'third, prioritized' })) as OurVideo;
+    const job = (await queue.getJob(c.id))!;
+    await job.remove();
+    await queue.add(job.name, job.data, { ...job.opts, jobId: c.id, priority: 5 });
+    assert.equal((await client.videos.retrieve(c.id) as OurVideo).queue_position, 2);
+    const listed = await client.videos.list({ limit: 3 });
+    assert.deepEqual(listed.data.map((v) => (v as OurVideo).queue_position), [2, 1, 0]);
   });
 });
 

@@ -50,3 +50,8 @@ export const queuePlugin = fp(
 export function waitListKey(prefix: string): string {
   return `${prefix}:${GENERATION_QUEUE}:wait`;
 }
+
+/** Redis key of the queue's prioritized set (jobs added with a `priority`, served after the wait list). */
+export function prioritizedSetKey(prefix: string): string {
+  return `${prefix}:${GENERATION_QUEUE}:prioritized`;
+}

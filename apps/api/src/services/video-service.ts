@@ -23,7 +23,7 @@ import { requestCancel } from '@rehyat/events';
 import { ObjectNotFoundError, StorageUnavailableError, type GetResult, type ObjectStorage } from '@rehyat/storage';
 import { ApiError } from '../errors.js';
 import type { ModelRegistry } from '../model-registry.js';
-import { waitListKey } from '../plugins/queue.js';
+import { prioritizedSetKey, waitListKey } from '../plugins/queue.js';
 import type { ExtendVideoBody, Video } from '../schemas/videos.js';
 import { checkPrompt, checkSeconds, resolveGenerationParams, resolveModel, type GenerationParams, type RawGenerationInput } from './generation-params.js';
 import { toVideo, type PlaybackUrls, type VideoRowWithChunks } from './video-view.js';
@@ -380,18 +380,24 @@ export class VideoService {
     return { urls: this.deps.urls, retentionS: this.deps.retentionS };
   }
 
-  /** 0-based places in the wait list (0 = next); a job not waiting (delayed, active) has none. */
+  /**
+   * 0-based places in line (0 = next to run). BullMQ hands out the wait list first (FIFO, taken
+   * from the right), then the prioritized set in score order; a delayed or active job has none.
+   */
   async #queuePositions(ids: string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (ids.length === 0) return out;
-    const key = waitListKey(this.deps.keyspace.prefix);
-    const pipe = this.deps.redis.pipeline().llen(key);
-    for (const id of ids) pipe.lpos(key, generationJobId(id as VideoId));
+    const wait = waitListKey(this.deps.keyspace.prefix);
+    const prioritized = prioritizedSetKey(this.deps.keyspace.prefix);
+    const pipe = this.deps.redis.pipeline().llen(wait);
+    for (const id of ids) pipe.lpos(wait, generationJobId(id as VideoId)).zrank(prioritized, generationJobId(id as VideoId));
     const results = (await pipe.exec()) ?? [];
     const len = Number(results[0]?.[1] ?? 0);
     ids.forEach((id, i) => {
-      const pos = results[i + 1]?.[1];
-      if (typeof pos === 'number') out.set(id, len - 1 - pos);
+      const lpos = results[1 + 2 * i]?.[1];
+      const rank = results[2 + 2 * i]?.[1];
+      if (typeof lpos === 'number') out.set(id, len - 1 - lpos);
+      else if (typeof rank === 'number') out.set(id, len + rank);
     });
     return out;
   }
