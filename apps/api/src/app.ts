@@ -6,6 +6,10 @@ import { EMBEDDED_S3_CREDENTIALS, type ObjectStorageOptions } from '@rehyat/stor
 import type { Config } from './config.js';
 import type { ModelRegistry } from './model-registry.js';
 import { authPlugin } from './plugins/auth.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { webhooksPlugin } from './plugins/webhooks.js';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
+import { WebhookEndpointService } from './webhooks/endpoint-service.js';
 import { configPlugin } from './plugins/config.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
@@ -16,11 +20,11 @@ import { prismaPlugin } from './plugins/prisma.js';
 import { queuePlugin } from './plugins/queue.js';
 import { redisPlugin } from './plugins/redis.js';
 import { storagePlugin } from './plugins/storage.js';
+import { eventRoutes } from './routes/events.js';
+import { playlistRoutes } from './routes/playlist.js';
 import { videoRoutes } from './routes/videos.js';
 import { VideoService } from './services/video-service.js';
 import { playbackUrls, signingOptions } from './signed-url.js';
-import { eventRoutes } from './routes/events.js';
-import { playlistRoutes } from './routes/playlist.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -78,6 +82,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(queuePlugin);
   await app.register(modelsPlugin, { registry: opts.models });
   await app.register(authPlugin);
+  await app.register(rateLimitPlugin);
+  await app.register(webhooksPlugin);
   await app.register(healthPlugin);
 
   const service = new VideoService({
@@ -93,6 +99,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
   });
   await app.register(videoRoutes, { service });
+  await app.register(webhookEndpointRoutes, {
+    service: new WebhookEndpointService({ prisma: app.prisma, queue: app.webhooks.queue, checkUrl: app.webhooks.checkUrl }),
+  });
   await app.register(eventRoutes, { signing: signingOptions(config), heartbeatMs: config.SSE_HEARTBEAT_MS });
   await app.register(playlistRoutes, { signing: signingOptions(config) });
   return app;

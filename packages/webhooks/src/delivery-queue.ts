@@ -28,6 +28,11 @@ export interface QueueConnectionOptions {
    * @defaultValue `rehyat`
    */
   prefix?: string;
+  /**
+   * Connection and queue errors (Redis down: the connections retry by themselves). Without it
+   * they are ignored here and surface as failed calls.
+   */
+  onError?: (err: Error) => void;
 }
 
 const JOB_OPTS = {
@@ -46,8 +51,11 @@ export class WebhookDeliveryQueue {
   private readonly connection: Redis;
 
   constructor(opts: QueueConnectionOptions) {
-    this.connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
-    this.queue = new Queue<AttemptJobData>(WEBHOOK_QUEUE, { connection: this.connection, prefix: opts.prefix ?? 'rehyat' });
+    const onError = opts.onError ?? (() => undefined);
+    this.connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    this.connection.on('error', onError);
+    this.queue = new Queue<AttemptJobData>(WEBHOOK_QUEUE, { connection: this.connection, prefix: opts.prefix ?? 'rehyat', skipWaitingForReady: true });
+    this.queue.on('error', onError);
   }
 
   /** Schedules one attempt. Write the delivery record first: the reconciler recovers a lost add. */
@@ -85,8 +93,6 @@ export interface DeliveryWorkerOptions extends QueueConnectionOptions {
   reconcileGraceMs?: number;
   /** Called after every attempt job (for logs and metrics). */
   onOutcome?: (data: AttemptJobData, outcome: AttemptOutcome) => void;
-  /** Called when a background step fails (reconcile, job error). */
-  onError?: (err: Error) => void;
 }
 
 /**
@@ -107,6 +113,7 @@ export class WebhookDeliveryWorker {
     this.ctx = { store: opts.store, guard: opts.guard, retry: opts.retry, timeoutMs: opts.timeoutMs };
     this.producer = new WebhookDeliveryQueue(opts);
     this.connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    this.connection.on('error', (e) => opts.onError?.(e));
     this.worker = new Worker<AttemptJobData>(WEBHOOK_QUEUE, (job) => this.process(job), {
       connection: this.connection,
       prefix: opts.prefix ?? 'rehyat',

@@ -19,6 +19,11 @@ export const CreateVideoBody = z
     steps: Numeric.optional().describe('Denoising steps; the model\'s default when absent.'),
     guidance: Numeric.optional().describe('Classifier-free guidance scale; the model\'s default when absent.'),
     input_reference: z.unknown().optional().describe('Not supported: image-to-video is not available; always rejected.'),
+    webhook_url: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe('Ours: also POST this video\'s events (Standard Webhooks, signed with `GET /v1/webhooks/default/secret`) to this URL.'),
   })
   .meta({ id: 'CreateVideoRequest' });
 export type CreateVideoBody = z.infer<typeof CreateVideoBody>;

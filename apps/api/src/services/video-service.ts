@@ -173,6 +173,8 @@ export class VideoService {
       sourceKind: source?.kind ?? null,
       chunksTotal: params.plan.chunks,
       createdAt: now,
+      // Per-request webhook (POST /v1/videos only); the webhooks plugin checked it before.
+      webhookUrl: typeof (body as { webhook_url?: unknown }).webhook_url === 'string' ? (body as { webhook_url: string }).webhook_url : null,
     };
     try {
       if (idempotencyKey === undefined) {
