@@ -39,7 +39,7 @@ describe('worker process with the tiny real-architecture model (kill -9 and SIGT
     await h.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const job = { model: 'rehyat-tiny', width: 32, height: 32, seconds: 12, steps: 3, guidance: 4, seed: 21 };
+  const job = { model: 'rehyat-tiny', width: 32, height: 32, seconds: 6, steps: 3, guidance: 4, seed: 21 };
 
   async function frames(id: string): Promise<Buffer> {
     const p = join(dir, `${id}.mp4`);

@@ -96,7 +96,7 @@ export class LoadedModel {
   /** Zero decoder cache for batch 1. */
   emptyDecoderCache(): Record<string, HostTensor> {
     const out: Record<string, HostTensor> = {};
-    for (const c of this.layout.vae_cache) out[c.name] = f32([1, ...c.shape]);
+    for (const c of this.layout.vae_decoder.caches) out[c.name] = f32(c.shape);
     return out;
   }
 

@@ -67,8 +67,9 @@ export class StudentGenerator implements Generator {
     const shift = req.shift ?? sampler.shift;
     const cfg = usesGuidance(guidance);
     const bb = cfg ? 2 : 1;
-    const latentLen = L.latent.channels * L.latent.tc * L.latent.height * L.latent.width;
-    const latentDims = [1, L.latent.channels, L.latent.tc, L.latent.height, L.latent.width];
+    const tc = L.student.tc_latent_frames;
+    const latentLen = L.latent.channels * tc * L.latent.height * L.latent.width;
+    const latentDims = [1, L.latent.channels, tc, L.latent.height, L.latent.width];
 
     let first = 0;
     let chunksTotal = this.info.plan(req.seconds).chunks;
@@ -105,7 +106,7 @@ export class StudentGenerator implements Generator {
 
     for (let c = first; c < chunksTotal; c++) {
       const x = rng.normals(latentLen);
-      const frameOffset = BigInt(c * L.latent.tc);
+      const frameOffset = BigInt(c * tc);
       for (let k = 0; k < steps; k++) {
         throwIfAborted(opts.signal);
         const xt = f32(latentDims, x);
@@ -128,7 +129,7 @@ export class StudentGenerator implements Generator {
       assertFinite(x, c);
       const dec = await m.vaeDecoder.run({ [IO.vae.z]: f32(latentDims, x), ...cache });
       const nextCache: Record<string, Feed> = {};
-      for (const cdef of L.vae_cache) nextCache[cdef.name] = dec[stateOut(cdef.name)]!;
+      for (const cdef of L.vae_decoder.caches) nextCache[cdef.name] = dec[stateOut(cdef.name)]!;
       cache = nextCache;
       const frames = decoderOutputToRgb(toHost(dec[IO.vae.frames]!));
       const startFrame = framesDone;
@@ -146,7 +147,7 @@ export class StudentGenerator implements Generator {
           guidance,
           shift,
           rng: rng.state(),
-          cache: L.vae_cache.map((d) => d.name),
+          cache: L.vae_decoder.caches.map((d) => d.name),
         },
         states,
         cache,

@@ -24,7 +24,7 @@ export class TeacherGenerator implements Generator {
   async *generate(req: GenerationRequest, opts: GenerateOptions = {}): AsyncGenerator<GeneratedChunk, void, undefined> {
     if (opts.resumeFrom) throw new GenerationError('the teacher cannot resume or extend a video');
     const m = this.model;
-    const L = m.layout.latent;
+    const L = { ...m.layout.latent, tc: m.layout.student.tc_latent_frames };
     const s = m.files.manifest.sampler;
     const steps = req.steps ?? s.steps;
     const guidance = req.guidance ?? s.guidance;
@@ -71,7 +71,7 @@ export class TeacherGenerator implements Generator {
       for (let ch = 0; ch < L.channels; ch++) z.set(x.subarray((ch * T + c * L.tc) * hw, (ch * T + (c + 1) * L.tc) * hw), ch * L.tc * hw);
       const dec = await m.vaeDecoder.run({ [IO.vae.z]: f32([1, L.channels, L.tc, L.height, L.width], z), ...cache });
       const next: Record<string, Feed> = {};
-      for (const d of m.layout.vae_cache) next[d.name] = dec[stateOut(d.name)]!;
+      for (const d of m.layout.vae_decoder.caches) next[d.name] = dec[stateOut(d.name)]!;
       cache = next;
       const frames = decoderOutputToRgb(toHost(dec[IO.vae.frames]!));
       yield { index: c, chunksTotal: chunks, startFrame, frames };

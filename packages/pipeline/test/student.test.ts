@@ -28,13 +28,17 @@ describe('student and teacher on the tiny exported model (onnxruntime-node, CPU)
   let dir: string;
   let student: StudentGenerator;
   let teacher: TeacherGenerator;
+  // 3 chunks of 8 frames at the model's fps (set in before()).
   const req: GenerationRequest = { prompt: 'a red circle bounces', seconds: 3, seed: 5, steps: 3, guidance: 4, shift: 3 };
+  let fps = 8;
 
   before(async () => {
     models = await tinyModelsDir();
     dir = join(models, 'tiny-test');
     student = new StudentGenerator(await LoadedModel.load(dir));
     teacher = new TeacherGenerator(await LoadedModel.load(dir, { student: false, teacher: true }));
+    fps = student.info.fps;
+    req.seconds = 24 / fps;
   });
   after(async () => {
     await student?.close();
@@ -59,7 +63,7 @@ describe('student and teacher on the tiny exported model (onnxruntime-node, CPU)
   it('equals the PyTorch chunk-major reference from the same noise (training/rehyat/sampling.py)', async () => {
     const ref = JSON.parse(await readFile(join(dir, 'reference.json'), 'utf8')) as { prompt: string; seed: number; steps: number; shift: number; guidance: number; frames: number };
     const want = await readFile(join(dir, 'reference_frames.rgb'));
-    const got = joined(await collect(student, { prompt: ref.prompt, seed: ref.seed, steps: ref.steps, shift: ref.shift, guidance: ref.guidance, seconds: ref.frames / 8 }));
+    const got = joined(await collect(student, { prompt: ref.prompt, seed: ref.seed, steps: ref.steps, shift: ref.shift, guidance: ref.guidance, seconds: ref.frames / fps }));
     assert.equal(got.length, want.length);
     let maxDiff = 0;
     for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
@@ -79,7 +83,7 @@ describe('student and teacher on the tiny exported model (onnxruntime-node, CPU)
 
   it('extend continues from the final state with a new prompt; a checkpoint of another request is refused', async () => {
     const full = await collect(student, req);
-    const ext = await collect(student, { ...req, prompt: 'a blue square moves left', seconds: 2 }, { resumeFrom: full[2]!.checkpoint, resumeMode: 'extend' });
+    const ext = await collect(student, { ...req, prompt: 'a blue square moves left', seconds: 16 / fps }, { resumeFrom: full[2]!.checkpoint, resumeMode: 'extend' });
     assert.deepEqual(ext.map((c) => [c.index, c.startFrame]), [[3, 24], [4, 32]]);
     await assert.rejects(collect(student, { ...req, seed: 9 }, { resumeFrom: full[0]!.checkpoint }), /another request/);
     await assert.rejects(collect(student, { ...req, steps: 4 }, { resumeFrom: full[0]!.checkpoint }), /steps=3/);
@@ -105,7 +109,7 @@ describe('student and teacher on the tiny exported model (onnxruntime-node, CPU)
     assert.deepEqual(t.map((c) => [c.index, c.frames.count]), [[0, 8], [1, 8], [2, 8]]);
     assert.ok(t.every((c) => c.checkpoint === undefined));
     assert.equal(teacher.info.resumable, false);
-    await assert.rejects(collect(teacher, { ...req, seconds: 20 }), /at most 8 s/);
+    await assert.rejects(collect(teacher, { ...req, seconds: 9 }), /at most 8 s/);
   });
 
   it('the kernels backend (custom-op graph, CPU) gives the same video as onnxruntime-node', async (t) => {

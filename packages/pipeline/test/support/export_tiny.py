@@ -1,6 +1,6 @@
 """Exports a tiny, randomly initialised ReHyAt model (the real training/ architecture: causal VAE
-decoder, text encoder, teacher DiT, student DiT with hybrid attention) in the layout the pipeline
-reads, for the pipeline's tests. Weights are random (seeded), so the frames are noise-like, but
+decoder, text encoder, teacher DiT, student DiT with hybrid attention) through the real exporter
+(training/rehyat/export: export_all + build_manifest), for the pipeline's and worker's tests. Weights are random (seeded), so the frames are noise-like, but
 every graph, state and cache is the real thing. Not a released model.
 
     /usr/bin/python3 packages/pipeline/test/support/export_tiny.py OUT_DIR
@@ -22,6 +22,9 @@ sys.path.insert(0, os.path.join(ROOT, "training"))
 from rehyat.dit import DiT, DiTConfig  # noqa: E402
 from rehyat.text import TextConfig, TextEncoder, Tokenizer  # noqa: E402
 from rehyat.vae import CausalVideoVAE, VAEConfig  # noqa: E402
+from rehyat.export.graphs import VaeDecoderGraph  # noqa: E402
+from rehyat.export.manifest import build_manifest  # noqa: E402
+from rehyat.export.onnx_export import export_all  # noqa: E402
 
 OPSET = 17
 M32 = 0xFFFFFFFF
@@ -59,46 +62,6 @@ class NoiseRng:
         return r * math.cos(th)
 
 
-class StepWrapper(nn.Module):
-    def __init__(self, dit):
-        super().__init__()
-        self.dit = dit
-
-    def forward(self, x, t, context, frame_offset, S, z, k_tail, v_tail, fk_tail):
-        v, st = self.dit.forward_step(x, t, context, frame_offset, (S, z, k_tail, v_tail, fk_tail))
-        return (v,) + tuple(st)
-
-
-class TeacherWrapper(nn.Module):
-    def __init__(self, dit):
-        super().__init__()
-        self.dit = dit
-
-    def forward(self, x, t, context):
-        return self.dit(x, t, context, softmax=True)
-
-
-class DecoderWrapper(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, z, cache0, cache1, cache2):
-        frames, caches = self.vae.decode(z, [cache0, cache1, cache2])
-        return (frames,) + tuple(caches)
-
-
-def affine_layernorms(model: nn.Module) -> nn.Module:
-    """torch 1.13's opset-17 export drops the scale input of a LayerNorm without affine parameters
-    (an invalid graph); identity affine parameters give the same math and a valid node."""
-    for m in model.modules():
-        if isinstance(m, nn.LayerNorm) and not m.elementwise_affine:
-            m.elementwise_affine = True
-            m.weight = nn.Parameter(torch.ones(m.normalized_shape))
-            m.bias = nn.Parameter(torch.zeros(m.normalized_shape))
-    return model
-
-
 def main(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
@@ -114,80 +77,17 @@ def main(out: str) -> None:
         if p.dim() >= 1 and float(p.abs().sum()) == 0.0:
             nn.init.normal_(p, std=0.05)
     student = copy.deepcopy(teacher).to_student(tc=2, to=1, feature_dim=8, feature_hidden=8).eval()
-    affine_layernorms(teacher)
-    affine_layernorms(student)
 
     C, h, w, tc = 4, 4, 4, 2
-    L, H, d, dp = dcfg.layers, dcfg.heads, dcfg.head_dim, dcfg.feature_dim
-    tpf = (h // 2) * (w // 2)
-    files = {}
-
-    def export(module, args, name, inputs, outputs, dynamic, custom=False):
-        path = os.path.join(out, name + ".onnx")
-        kw = {"custom_opsets": {"ai.rehyat": 1}} if custom else {}
-        with torch.no_grad():
-            torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs,
-                              dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, **kw)
-        return path
-
-    ids = tok.batch(["a red circle", ""])
-    export(text, (ids,), "text_encoder", ["ids"], ["context"], {"ids": {0: "b"}, "context": {0: "b"}})
-    ctx = text(ids)
-
-    b = 2
-    nt = dcfg.to * tpf
-    step_args = (torch.randn(b, C, tc, h, w), torch.rand(b), ctx, torch.tensor([2], dtype=torch.int64),
-                 torch.rand(L, b, H, dp, d), torch.rand(L, b, H, dp), torch.randn(L, b, H, nt, d),
-                 torch.randn(L, b, H, nt, d), torch.rand(L, b, H, nt, dp))
-    state = ["S", "z", "k_tail", "v_tail", "fk_tail"]
-    dyn = {"x": {0: "b"}, "t": {0: "b"}, "context": {0: "b"}, "v": {0: "b"}}
-    for s in state:
-        dyn[s] = {1: "b"}
-        dyn[s + "_out"] = {1: "b"}
-    for s in ["k_tail", "v_tail", "fk_tail"]:
-        dyn[s] = {1: "b", 3: "nt"}
-    ins = ["x", "t", "context", "frame_offset"] + state
-    outs = ["v"] + [s + "_out" for s in state]
-    export(StepWrapper(student), step_args, "dit_step", ins, outs, dyn)
-    student.set_custom_op(True)
-    export(StepWrapper(student), step_args, "dit_step_custom", ins, outs, dyn, custom=True)
-    student.set_custom_op(False)
-
-    export(TeacherWrapper(teacher), (torch.randn(b, C, 2 * tc, h, w), torch.rand(b), ctx), "teacher_dit",
-           ["x", "t", "context"], ["v"], {"x": {0: "b", 2: "T"}, "t": {0: "b"}, "context": {0: "b"}, "v": {0: "b", 2: "T"}})
-
-    shapes = vae.decoder.cache_shapes(1, h, w)
-    caches = [torch.zeros(s) for s in shapes]
-    export(DecoderWrapper(vae), (torch.randn(1, C, tc, h, w), *caches), "vae_decoder",
-           ["z", "cache0", "cache1", "cache2"], ["frames", "cache0_out", "cache1_out", "cache2_out"], None)
-
-    with open(os.path.join(out, "vocab.json"), "w") as f:
-        json.dump(tok.to_json(), f)
-
-    def entry(fn):
-        p = os.path.join(out, fn)
-        data = open(p, "rb").read()
-        return {"path": fn, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-
-    for key in ["text_encoder", "dit_step", "dit_step_custom", "teacher_dit", "vae_decoder"]:
-        files[key] = entry(key + ".onnx")
-    files["vocab"] = entry("vocab.json")
-    manifest = {
-        "format": 1,
-        "version": "tiny-test",
-        "models": {"student": "rehyat-tiny", "teacher": "rehyat-tiny-teacher"},
-        "video": {"width": w * 8, "height": h * 8, "fps": 8, "first_chunk_frames": 4 * tc, "chunk_frames": 4 * tc},
-        "limits": {"sizes": [f"{w * 8}x{h * 8}"], "min_seconds": 1, "max_seconds": 60, "teacher_max_seconds": 8,
-                   "max_prompt_chars": 200, "max_steps": 50},
-        "sampler": {"steps": 3, "shift": 3.0, "guidance": 4.0},
-        "latent": {"channels": C, "height": h, "width": w, "tc": tc, "to": dcfg.to, "temporal": 4},
-        "state": {"layers": L, "heads": H, "head_dim": d, "feature_dim": dp, "tokens_per_frame": tpf},
-        "vae_cache": [{"name": f"cache{i}", "shape": list(s[1:])} for i, s in enumerate(shapes)],
-        "text": {"max_len": tcfg.max_len, "dim": tcfg.dim},
-        "files": files,
-    }
+    # The model helper's exporter and manifest writer (training/rehyat/export), unchanged.
+    files = export_all(out, tok, vae, text, teacher, student)
+    manifest = build_manifest(out, "tiny-test", files, tok, vae, text, teacher, student,
+                              training={"note": "tiny random-weight test model, not a release"},
+                              sampler={"steps": 3, "shift": 3.0, "guidance": 4.0},
+                              student_name="rehyat-tiny", teacher_name="rehyat-tiny-teacher")
+    manifest["limits"]["teacher_max_seconds"] = 8
     with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
+        json.dump(manifest, f, indent=1)
 
     # Reference video from PyTorch, chunk-major (training/rehyat/sampling.py), same noise as the TS
     # pipeline draws: chunk t's [C, Tc, h, w] block is the t-th block of the NoiseRng stream.
@@ -203,8 +103,8 @@ def main(out: str) -> None:
         cond = text(tok.batch([ref["prompt"]]))
         uncond = text(tok.batch([""]))
         lat = sample_chunk_major(student, cond, uncond, noise, steps=ref["steps"], shift=ref["shift"], guidance=ref["guidance"])
-        frames = vae.decode_chunks(lat, tc)  # [1, 3, F, H, W]
-    u8 = ((frames[0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 3, 0).contiguous()
+        frames = VaeDecoderGraph(vae)(lat, *vae.decoder.empty_cache(1, h, w))[0]  # [1, F, H, W, 3] in [0, 1]
+    u8 = (frames[0] * 255.0).round().clamp(0, 255).to(torch.uint8).contiguous()
     u8.numpy().tofile(os.path.join(out, "reference_frames.rgb"))
     ref["frames"] = int(u8.shape[0])
     with open(os.path.join(out, "reference.json"), "w") as f:
