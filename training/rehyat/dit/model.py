@@ -66,6 +66,20 @@ class RMSNorm(nn.Module):
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
 
 
+class PlainLayerNorm(nn.Module):
+    """LayerNorm without affine parameters, written out (torch 1.13 exports nn.LayerNorm without
+    affine as LayerNormalization with an empty scale input, which the ONNX checker rejects)."""
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        mu = x.mean(-1, keepdim=True)
+        xc = x - mu
+        return xc * torch.rsqrt(xc.pow(2).mean(-1, keepdim=True) + self.eps)
+
+
 class _HybridAttentionOp(torch.autograd.Function):
     """Exports as one ``ai.rehyat::HybridAttention`` node; runs the reference math in PyTorch."""
 
@@ -160,9 +174,9 @@ class CrossAttention(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
-        self.norm1 = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.norm1 = PlainLayerNorm(cfg.dim)
         self.norm2 = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.norm3 = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.norm3 = PlainLayerNorm(cfg.dim)
         self.attn = SelfAttention(cfg)
         self.cross = CrossAttention(cfg)
         self.mlp = nn.Sequential(nn.Linear(cfg.dim, cfg.mlp_ratio * cfg.dim), nn.GELU(),
@@ -212,7 +226,7 @@ class DiT(nn.Module):
         self.t_embed = nn.Sequential(nn.Linear(256, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.t_mod = nn.Linear(cfg.dim, 6 * cfg.dim)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
-        self.norm_out = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.norm_out = PlainLayerNorm(cfg.dim)
         self.head_mod = nn.Linear(cfg.dim, 2 * cfg.dim)
         self.head = nn.Linear(cfg.dim, pin)
         for lin in (self.t_mod, self.head_mod, self.head):

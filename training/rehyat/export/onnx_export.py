@@ -28,14 +28,18 @@ CUSTOM_DOMAIN = "ai.rehyat"
 
 
 def fp16_weights(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelProto:
-    """Store every float32 initializer with >= min_elements values as float16, followed by an
-    in-graph Cast back to float32 under the original name (ONNX Runtime folds it at load)."""
+    """Store every float32 initializer with >= min_elements values that float16 represents
+    exactly (the weights: they are rounded to fp16 before export) as float16, followed by an
+    in-graph Cast back to float32 under the original name (ONNX Runtime folds it at load).
+    Computed constants that fp16 would change (frequency tables...) stay float32."""
     g = model.graph
     casts = []
     keep = []
     for init in g.initializer:
-        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
-            arr = numpy_helper.to_array(init).astype(np.float16)
+        arr32 = numpy_helper.to_array(init) if init.data_type == TensorProto.FLOAT else None
+        if (arr32 is not None and arr32.size >= min_elements
+                and np.array_equal(arr32.astype(np.float16).astype(np.float32), arr32)):
+            arr = arr32.astype(np.float16)
             name16 = init.name + "__fp16"
             keep.append(numpy_helper.from_array(arr, name16))
             casts.append(helper.make_node("Cast", [name16], [init.name], to=TensorProto.FLOAT,
@@ -103,6 +107,9 @@ def export_all(out_dir: str, tok, vae, text, teacher, student) -> Dict[str, dict
     os.makedirs(out_dir, exist_ok=True)
     for m in (vae, text, teacher, student):
         m.eval().float().cpu()
+        with torch.no_grad():
+            for prm in m.parameters():  # the release stores fp16 weights: compute with exactly those
+                prm.copy_(prm.half().float())
     ids, ctx, x_chunk, x_video, t, caches = example_inputs(student, teacher, text, vae)
     c = student.cfg
     files = {}
@@ -150,3 +157,33 @@ def step_example_state(student, x_chunk, t, ctx):
     st = empty_states(student.cfg, x_chunk.shape[0])
     _, st = student.forward_step(x_chunk, t, ctx, 0, st)
     return st
+
+
+def main(argv=None):
+    from ..train import load_checkpoint
+    from .manifest import build_manifest
+    from .parity import write_fixtures
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--metrics", help="metrics.json of the training run, summarised into the manifest")
+    a = ap.parse_args(argv)
+    ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint)
+    files = export_all(a.out, tok, vae, text, teacher, student)
+    # the custom-op graph has the same math and inputs: dit_step.parity.json serves both
+    write_fixtures(os.path.join(a.out, "parity"), tok, vae, text, teacher, student, batch=1, custom=False)
+    training = {}
+    if a.metrics:
+        with open(a.metrics) as f:
+            m = json.load(f)
+        training = {k: m[k] for k in ("device", "torch", "train_seconds") if k in m}
+    manifest = build_manifest(a.out, a.version, files, tok, vae, text, teacher, student, training)
+    with open(os.path.join(a.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    total = sum(e["bytes"] for e in manifest["files"].values())
+    print(json.dumps({k: e["bytes"] for k, e in manifest["files"].items()}), "total", total)
+
+
+if __name__ == "__main__":
+    main()
