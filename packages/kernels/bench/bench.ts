@@ -21,6 +21,7 @@ const H100_PEAK_F16_TFLOPS = 989; // dense float16 tensor-core peak, H100 SXM
 const modelsDir = process.argv[2] ?? '/tmp/rehyat-bench-models';
 const quick = process.argv[3] === 'quick';
 const only = process.argv[4]; // a geometry name prefix, e.g. 'Wan'
+const opOnly = process.argv[5] === 'op-only'; // skip the baselines (a) and (b)
 
 interface Geometry {
   name: string;
@@ -216,12 +217,13 @@ function halfToFloat(h: number): number {
 // keep one CUDA session alive so that the CUDA context is outside every memory delta
 const keep = await createSession(join(modelsDir, `ha_f16_t64.onnx`), { provider: 'cuda', cudaOptions });
 for (const g of geometries) {
-  await agreement(g);
+  if (!opOnly) await agreement(g);
   for (const F of g.frames) {
     const N = F * g.P;
     const chunks = F / g.Tc;
     const hf = hybridFlops(g, chunks);
     await measure('HybridAttention (CUDA op)', g, N, hf, 3, () => recurrentBody(`ha_f16_t${g.To * g.P}.onnx`, g, chunks, true));
+    if (opOnly) continue;
     await measure('same math, standard ONNX ops (CUDA EP)', g, N, hf, 3, () =>
       recurrentBody(`std_f16_t${g.To * g.P}_d${g.d}.onnx`, g, chunks, false),
     );

@@ -17,10 +17,16 @@ echo "== tests (REHYAT_TEST_CUDA=1, REHYAT_CUDA_POISON=1)"
 REHYAT_TEST_MODELS_DIR=/tmp/tm REHYAT_TEST_CUDA=1 REHYAT_CUDA_POISON=1 timeout ${TEST_TIMEOUT_S:-240} \
   node --test --test-reporter=spec $K/.gpu-bundle/*.test.mjs > "$O/tests.log" 2>&1
 echo "tests rc=$?"
+# the same CUDA cases with the 128x32 tiles of the float16 kernel
+REHYAT_FLASH_TILE=128x32 REHYAT_TEST_MODELS_DIR=/tmp/tm REHYAT_TEST_CUDA=1 REHYAT_CUDA_POISON=1 timeout ${TEST_TIMEOUT_S:-240} \
+  node --test --test-reporter=spec $K/.gpu-bundle/hybrid-attention.test.mjs $K/.gpu-bundle/cuda-long.test.mjs > "$O/tests-128x32.log" 2>&1
+echo "tests (tiles 128x32) rc=$?"; grep -E "^ℹ (tests|pass|fail)" "$O/tests-128x32.log"
 grep -E "^ℹ (tests|pass|fail)|✖" "$O/tests.log" | head -40
 fi
+echo "== kernel timings (no ONNX Runtime)"
+[ -x $K/build/kernel_bench ] && $K/build/kernel_bench 2>&1 | tee "$O/kernels.log"
 echo "== benchmark"
-timeout ${BENCH_TIMEOUT_S:-300} node --max-old-space-size=8192 $K/.gpu-bundle/bench.mjs /tmp/bm "${BENCH_MODE:-full}" ${BENCH_ONLY:-} 2>&1 | grep -v "E:onnxruntime" | tee "$O/bench.log" | grep -E "check|^\|"
+timeout ${BENCH_TIMEOUT_S:-300} env ${BENCH_ENV:-} node --max-old-space-size=8192 $K/.gpu-bundle/bench.mjs /tmp/bm "${BENCH_MODE:-full}" ${BENCH_ONLY:-} 2>&1 | grep -v "E:onnxruntime" | tee "$O/bench.log" | grep -E "check|^\|"
 [ "${SKIP_SDPA:-0}" = 1 ] && exit 0
 echo "== PyTorch SDPA"
 timeout ${SDPA_TIMEOUT_S:-120} python3 $K/bench/sdpa.py 2>&1 | tee "$O/sdpa.log"

@@ -49,6 +49,10 @@ if [ -n "$NVCC" ]; then
   "$CXX" "${CXXFLAGS[@]}" -DREHYAT_WITH_CUDA -shared -o "$OUT/librehyat_ops_cuda.so" "${srcs[@]}" \
     "$OUT/hybrid_attention_cu.o" -L"$cudart" -lcudart "${LDFLAGS[@]}"
   echo "build: $OUT/librehyat_ops_cuda.so"
+  # kernel timings without ONNX Runtime (bench/kernel_bench.cu)
+  "$NVCC" -std=c++17 -O3 -gencode "arch=compute_$arch,code=sm_$arch" -I"$ORT_INC" -I"$HERE" -DREHYAT_WITH_CUDA \
+    bench/kernel_bench.cu -o "$OUT/kernel_bench"
+  echo "build: $OUT/kernel_bench"
 else
   echo "build: nvcc not found: CPU kernels only"
   rm -f "$OUT/librehyat_ops_cuda.so"

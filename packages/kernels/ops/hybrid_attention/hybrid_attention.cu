@@ -1,20 +1,23 @@
 // CUDA kernels of ai.rehyat::HybridAttention (math: ../../../../shared/REHYAT.md, layout:
 // hybrid_attention_op.h). All work is queued on the stream ONNX Runtime hands the kernel.
 //
-//  ha_flash_f16<D>  float16, d in {32, 64, 128}: flash-style tiles (64 queries x 64 keys per
-//                   step, 4 warps, mma.sync m16n8k16 with float32 accumulators, cp.async double
+//  ha_flash_f16<D,MT,BN>  float16, d in {32, 64, 128}: flash-style tiles (64*MT queries x BN keys
+//                   per step, 4 warps, mma.sync m16n8k16 with float32 accumulators, cp.async double
 //                   buffering of K/V); online softmax over the window [tail; chunk] with c = row
 //                   max; epilogue fuses the linear branch (phi_q(q).S, phi_q(q).z, float32) into
 //                   the one normaliser.
 //  ha_generic<T>    float32 (and float16 of other d): the same math on CUDA cores, 16 queries x
 //                   32 keys per step.
-//  ha_state_update  S' = S + sum fk_j v_j^T, z' = z + sum fk_j over the tokens leaving the window.
+//  ha_state_update  S' = S + sum fk_j v_j^T, z' = z + sum fk_j over the tokens leaving the window
+//                   (tokens split over blocks, float atomics into S', z' copied from S, z).
 //  ha_tails         the last Tn window tokens -> k_tail', v_tail', fk_tail'.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "hybrid_attention_op.h"
 
@@ -45,8 +48,6 @@ __device__ __forceinline__ const T* win_row(const T* tail, const T* chunk, const
 // ------------------------------------------------------------------------------------------------
 // float16 tensor-core kernel
 
-constexpr int kFM = 64;    // queries per block (16 per warp)
-constexpr int kFN = 64;    // keys per step
 constexpr int kFThreads = 128;
 constexpr int kLinP = 16;  // features per step of the fused linear branch
 
@@ -76,26 +77,35 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: 2 ulp, exp2(-inf) = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
-template <int D>
-struct FlashSmem {
+// MT: 16-row m-tiles per warp (each K/V fragment read from shared memory feeds MT mma's);
+// BN: keys per step. Block = 4 warps = 64*MT queries.
+template <int D, int MT, int BN>
+struct FlashCfg {
+  static constexpr int kM = 64 * MT;
   static constexpr int kStride = D + 8;  // halves per smem row: 16-byte rows, conflict-free ldmatrix
-  static constexpr int kTile = kFN * kStride;
-  static constexpr size_t kBytes = sizeof(__half) * 4 * kTile;  // K and V, double buffered
-  static_assert(sizeof(float) * (kLinP * D + kFM * (kLinP + 1) + kLinP) <= kBytes, "epilogue smem");
+  static constexpr int kTile = BN * kStride;
+  static constexpr size_t kKV = sizeof(__half) * 4 * kTile;  // K and V, double buffered
+  static constexpr size_t kEpi = sizeof(float) * (kLinP * D + kM * (kLinP + 1) + kLinP);  // reused after
+  static constexpr size_t kBytes = kKV > kEpi ? kKV : kEpi;
 };
 
-template <int D>
+template <int D, int BN>
 __device__ __forceinline__ void load_kv_tile(__half* Ks, __half* Vs, const __half* k, const __half* v,
                                              const __half* kt, const __half* vt, const Geo& g, int64_t bh,
                                              int key0) {
   constexpr int kSeg = D / 8;  // 16-byte segments per row
-  constexpr int kStride = FlashSmem<D>::kStride;
-  for (int i = threadIdx.x; i < kFN * kSeg; i += kFThreads) {
+  constexpr int kStride = D + 8;
+  for (int i = threadIdx.x; i < BN * kSeg; i += kFThreads) {
     const int r = i / kSeg, s = i % kSeg, j = key0 + r;
     const bool valid = j < g.Nw;
     const __half* ks = valid ? win_row(kt, k, g, bh, j, D) + s * 8 : k;
@@ -105,54 +115,61 @@ __device__ __forceinline__ void load_kv_tile(__half* Ks, __half* Vs, const __hal
   }
 }
 
-template <int D>
+template <int D, int MT, int BN>
 __global__ void __launch_bounds__(kFThreads) ha_flash_f16(const __half* __restrict__ q, const __half* __restrict__ k,
                                                           const __half* __restrict__ v, const __half* __restrict__ fq,
                                                           const float* __restrict__ S, const float* __restrict__ z,
                                                           const __half* __restrict__ kt, const __half* __restrict__ vt,
                                                           __half* __restrict__ y, Geo g) {
+  using C = FlashCfg<D, MT, BN>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  constexpr int kStride = FlashSmem<D>::kStride;
+  constexpr int kStride = C::kStride;
   constexpr int kKS = D / 16;  // k-steps over the head dim
   constexpr int kND = D / 8;   // n-tiles over the head dim
+  constexpr int kTile = C::kTile;  // buffers: K0 K1 V0 V1
   __half* sm = reinterpret_cast<__half*>(smem_raw);
-  constexpr int kTile = FlashSmem<D>::kTile;  // buffers: K0 K1 V0 V1
 
   const int64_t bh = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int gr = lane / 4, tq = lane % 4;
-  const int row0 = blockIdx.x * kFM + warp * 16;  // this warp's first query row
-  const int ra = row0 + gr, rb = row0 + gr + 8;  // this thread's two rows
+  const int wrow0 = blockIdx.x * C::kM + warp * 16 * MT;  // this warp's first query row
 
-  const int n_tiles = (g.Nw + kFN - 1) / kFN;
-  load_kv_tile<D>(sm, sm + 2 * kTile, k, v, kt, vt, g, bh, 0);
+  const int n_tiles = (g.Nw + BN - 1) / BN;
+  load_kv_tile<D, BN>(sm, sm + 2 * kTile, k, v, kt, vt, g, bh, 0);
   cp_async_commit();
 
-  // Q fragments (A operand), straight from global memory
-  uint32_t qf[kKS][4];
-  {
+  // Q fragments (A operand), straight from global memory; rows ra = row g, rb = row g + 8
+  uint32_t qf[MT][kKS][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const int ra = wrow0 + mt * 16 + gr, rb = ra + 8;
     const uint32_t* qa = reinterpret_cast<const uint32_t*>(q + (bh * g.Nc + ra) * D);
     const uint32_t* qb = reinterpret_cast<const uint32_t*>(q + (bh * g.Nc + rb) * D);
     const bool va = ra < g.Nc, vb = rb < g.Nc;
 #pragma unroll
     for (int kk = 0; kk < kKS; ++kk) {
-      qf[kk][0] = va ? qa[kk * 8 + tq] : 0u;
-      qf[kk][1] = vb ? qb[kk * 8 + tq] : 0u;
-      qf[kk][2] = va ? qa[kk * 8 + 4 + tq] : 0u;
-      qf[kk][3] = vb ? qb[kk * 8 + 4 + tq] : 0u;
+      qf[mt][kk][0] = va ? qa[kk * 8 + tq] : 0u;
+      qf[mt][kk][1] = vb ? qb[kk * 8 + tq] : 0u;
+      qf[mt][kk][2] = va ? qa[kk * 8 + 4 + tq] : 0u;
+      qf[mt][kk][3] = vb ? qb[kk * 8 + 4 + tq] : 0u;
     }
   }
 
-  float o[kND][4];
+  float o[MT][kND][4];
+  float m_a[MT], m_b[MT], l_a[MT], l_b[MT];
 #pragma unroll
-  for (int n = 0; n < kND; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;
+  for (int mt = 0; mt < MT; ++mt) {
+    m_a[mt] = m_b[mt] = -INFINITY;
+    l_a[mt] = l_b[mt] = 0.f;
+#pragma unroll
+    for (int n = 0; n < kND; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+  }
   const float sl2 = g.scale * 1.4426950408889634f;  // logits in log2 units
 
   for (int t = 0; t < n_tiles; ++t) {
     const int cur = t & 1;
     if (t + 1 < n_tiles) {
-      load_kv_tile<D>(sm + (cur ^ 1) * kTile, sm + (2 + (cur ^ 1)) * kTile, k, v, kt, vt, g, bh, (t + 1) * kFN);
+      load_kv_tile<D, BN>(sm + (cur ^ 1) * kTile, sm + (2 + (cur ^ 1)) * kTile, k, v, kt, vt, g, bh, (t + 1) * BN);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -162,72 +179,83 @@ __global__ void __launch_bounds__(kFThreads) ha_flash_f16(const __half* __restri
     const __half* Kc = sm + cur * kTile;
     const __half* Vc = sm + (2 + cur) * kTile;
 
-    // scores: 16 rows x 64 keys per warp
-    float s[kFN / 8][4];
+    // scores: 16*MT rows x BN keys per warp
+    float s[MT][BN / 8][4];
 #pragma unroll
-    for (int n = 0; n < kFN / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int n = 0; n < BN / 8; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < kKS; ++kk) {
 #pragma unroll
-      for (int np = 0; np < kFN / 16; ++np) {
+      for (int np = 0; np < BN / 16; ++np) {
         const int mi = lane / 8, rr = lane % 8;
         const int key = np * 16 + rr + (mi >= 2 ? 8 : 0);
         const int dim = kk * 16 + (mi & 1) * 8;
         uint32_t b[4];
         ldmatrix_x4(b, Kc + key * kStride + dim);
-        mma16816(s[2 * np], qf[kk], b[0], b[1]);
-        mma16816(s[2 * np + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816(s[mt][2 * np], qf[mt][kk], b[0], b[1]);
+          mma16816(s[mt][2 * np + 1], qf[mt][kk], b[2], b[3]);
+        }
       }
     }
-    // mask keys past the window, scale, row max
-    const int key0 = t * kFN;
-    float mx_a = m_a, mx_b = m_b;
+    const int key0 = t * BN;
+    uint32_t pa[MT][BN / 16][4];
 #pragma unroll
-    for (int n = 0; n < kFN / 8; ++n) {
-      const int j0 = key0 + n * 8 + 2 * tq;
+    for (int mt = 0; mt < MT; ++mt) {
+      // mask keys past the window, scale, row max
+      float mx_a = m_a[mt], mx_b = m_b[mt];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int j = j0 + (e & 1);
-        s[n][e] = j < g.Nw ? s[n][e] * sl2 : -INFINITY;
+      for (int n = 0; n < BN / 8; ++n) {
+        const int j0 = key0 + n * 8 + 2 * tq;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int j = j0 + (e & 1);
+          s[mt][n][e] = j < g.Nw ? s[mt][n][e] * sl2 : -INFINITY;
+        }
+        mx_a = fmaxf(mx_a, fmaxf(s[mt][n][0], s[mt][n][1]));
+        mx_b = fmaxf(mx_b, fmaxf(s[mt][n][2], s[mt][n][3]));
       }
-      mx_a = fmaxf(mx_a, fmaxf(s[n][0], s[n][1]));
-      mx_b = fmaxf(mx_b, fmaxf(s[n][2], s[n][3]));
-    }
 #pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-      mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
-      mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
-    }
-    const float al_a = exp2f(m_a - mx_a), al_b = exp2f(m_b - mx_b);
-    m_a = mx_a;
-    m_b = mx_b;
-    float ps_a = 0.f, ps_b = 0.f;
+      for (int off = 1; off <= 2; off <<= 1) {
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
+      }
+      const float al_a = fast_exp2(m_a[mt] - mx_a), al_b = fast_exp2(m_b[mt] - mx_b);
+      m_a[mt] = mx_a;
+      m_b[mt] = mx_b;
+      float ps_a = 0.f, ps_b = 0.f;
 #pragma unroll
-    for (int n = 0; n < kFN / 8; ++n) {
-      s[n][0] = exp2f(s[n][0] - m_a);
-      s[n][1] = exp2f(s[n][1] - m_a);
-      s[n][2] = exp2f(s[n][2] - m_b);
-      s[n][3] = exp2f(s[n][3] - m_b);
-      ps_a += s[n][0] + s[n][1];
-      ps_b += s[n][2] + s[n][3];
-    }
-    l_a = l_a * al_a + ps_a;  // per-thread partial sums; reduced over the quad at the end
-    l_b = l_b * al_b + ps_b;
+      for (int n = 0; n < BN / 8; ++n) {
+        s[mt][n][0] = fast_exp2(s[mt][n][0] - mx_a);
+        s[mt][n][1] = fast_exp2(s[mt][n][1] - mx_a);
+        s[mt][n][2] = fast_exp2(s[mt][n][2] - mx_b);
+        s[mt][n][3] = fast_exp2(s[mt][n][3] - mx_b);
+        ps_a += s[mt][n][0] + s[mt][n][1];
+        ps_b += s[mt][n][2] + s[mt][n][3];
+      }
+      l_a[mt] = l_a[mt] * al_a + ps_a;  // per-thread partial sums; reduced over the quad at the end
+      l_b[mt] = l_b[mt] * al_b + ps_b;
 #pragma unroll
-    for (int n = 0; n < kND; ++n) {
-      o[n][0] *= al_a;
-      o[n][1] *= al_a;
-      o[n][2] *= al_b;
-      o[n][3] *= al_b;
+      for (int n = 0; n < kND; ++n) {
+        o[mt][n][0] *= al_a;
+        o[mt][n][1] *= al_a;
+        o[mt][n][2] *= al_b;
+        o[mt][n][3] *= al_b;
+      }
+#pragma unroll
+      for (int kb = 0; kb < BN / 16; ++kb) {
+        pa[mt][kb][0] = pack_half2(s[mt][2 * kb][0], s[mt][2 * kb][1]);
+        pa[mt][kb][1] = pack_half2(s[mt][2 * kb][2], s[mt][2 * kb][3]);
+        pa[mt][kb][2] = pack_half2(s[mt][2 * kb + 1][0], s[mt][2 * kb + 1][1]);
+        pa[mt][kb][3] = pack_half2(s[mt][2 * kb + 1][2], s[mt][2 * kb + 1][3]);
+      }
     }
     // o += P V
 #pragma unroll
-    for (int kb = 0; kb < kFN / 16; ++kb) {
-      uint32_t pa[4];
-      pa[0] = pack_half2(s[2 * kb][0], s[2 * kb][1]);
-      pa[1] = pack_half2(s[2 * kb][2], s[2 * kb][3]);
-      pa[2] = pack_half2(s[2 * kb + 1][0], s[2 * kb + 1][1]);
-      pa[3] = pack_half2(s[2 * kb + 1][2], s[2 * kb + 1][3]);
+    for (int kb = 0; kb < BN / 16; ++kb) {
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         const int mi = lane / 8, rr = lane % 8;
@@ -235,32 +263,39 @@ __global__ void __launch_bounds__(kFThreads) ha_flash_f16(const __half* __restri
         const int dim = dp * 16 + (mi >> 1) * 8;
         uint32_t b[4];
         ldmatrix_x4_trans(b, Vc + key * kStride + dim);
-        mma16816(o[2 * dp], pa, b[0], b[1]);
-        mma16816(o[2 * dp + 1], pa, b[2], b[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816(o[mt][2 * dp], pa[mt][kb], b[0], b[1]);
+          mma16816(o[mt][2 * dp + 1], pa[mt][kb], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // the buffer is refilled by the next step's prefetch
   }
 #pragma unroll
-  for (int off = 1; off <= 2; off <<= 1) {
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, off);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
-  }
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      l_a[mt] += __shfl_xor_sync(0xffffffffu, l_a[mt], off);
+      l_b[mt] += __shfl_xor_sync(0xffffffffu, l_b[mt], off);
+    }
 
   // fused linear branch: o += fq . S, n += fq . z (float32, not rescaled by exp(-c))
   float* Ssm = reinterpret_cast<float*>(smem_raw);       // [kLinP][D]
-  float* Fsm = Ssm + kLinP * D;                           // [kFM][kLinP + 1]
-  float* Zsm = Fsm + kFM * (kLinP + 1);                   // [kLinP]
+  float* Fsm = Ssm + kLinP * D;                           // [kM][kLinP + 1]
+  float* Zsm = Fsm + C::kM * (kLinP + 1);                 // [kLinP]
   const float* Sbh = S + bh * (int64_t)g.Dp * D;
   const float* zbh = z + bh * (int64_t)g.Dp;
-  float nl_a = 0.f, nl_b = 0.f;
+  float nl_a[MT], nl_b[MT];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) nl_a[mt] = nl_b[mt] = 0.f;
   for (int p0 = 0; p0 < g.Dp; p0 += kLinP) {
     for (int i = threadIdx.x; i < kLinP * D; i += kFThreads) {
       const int p = p0 + i / D;
       Ssm[i] = p < g.Dp ? Sbh[(int64_t)p * D + i % D] : 0.f;
     }
-    for (int i = threadIdx.x; i < kFM * kLinP; i += kFThreads) {
-      const int r = i / kLinP, p = p0 + i % kLinP, row = blockIdx.x * kFM + r;
+    for (int i = threadIdx.x; i < C::kM * kLinP; i += kFThreads) {
+      const int r = i / kLinP, p = p0 + i % kLinP, row = blockIdx.x * C::kM + r;
       Fsm[r * (kLinP + 1) + i % kLinP] =
           (p < g.Dp && row < g.Nc) ? __half2float(fq[(bh * g.Nc + row) * (int64_t)g.Dp + p]) : 0.f;
     }
@@ -268,29 +303,39 @@ __global__ void __launch_bounds__(kFThreads) ha_flash_f16(const __half* __restri
     __syncthreads();
 #pragma unroll 4
     for (int pp = 0; pp < kLinP; ++pp) {
-      const float fa = Fsm[(warp * 16 + gr) * (kLinP + 1) + pp];
-      const float fb = Fsm[(warp * 16 + gr + 8) * (kLinP + 1) + pp];
-      nl_a += fa * Zsm[pp];
-      nl_b += fb * Zsm[pp];
 #pragma unroll
-      for (int n = 0; n < kND; ++n) {
-        const float2 sv = *reinterpret_cast<const float2*>(Ssm + pp * D + n * 8 + 2 * tq);
-        o[n][0] += fa * sv.x;
-        o[n][1] += fa * sv.y;
-        o[n][2] += fb * sv.x;
-        o[n][3] += fb * sv.y;
+      for (int mt = 0; mt < MT; ++mt) {
+        const int lr = warp * 16 * MT + mt * 16 + gr;  // local row of ra
+        const float fa = Fsm[lr * (kLinP + 1) + pp];
+        const float fb = Fsm[(lr + 8) * (kLinP + 1) + pp];
+        nl_a[mt] += fa * Zsm[pp];
+        nl_b[mt] += fb * Zsm[pp];
+#pragma unroll
+        for (int n = 0; n < kND; ++n) {
+          const float2 sv = *reinterpret_cast<const float2*>(Ssm + pp * D + n * 8 + 2 * tq);
+          o[mt][n][0] += fa * sv.x;
+          o[mt][n][1] += fa * sv.y;
+          o[mt][n][2] += fb * sv.x;
+          o[mt][n][3] += fb * sv.y;
+        }
       }
     }
     __syncthreads();
   }
-  const float inv_a = 1.f / (l_a + nl_a), inv_b = 1.f / (l_b + nl_b);
 #pragma unroll
-  for (int n = 0; n < kND; ++n) {
-    const int c = n * 8 + 2 * tq;
-    if (ra < g.Nc)
-      *reinterpret_cast<__half2*>(y + (bh * g.Nc + ra) * D + c) = __floats2half2_rn(o[n][0] * inv_a, o[n][1] * inv_a);
-    if (rb < g.Nc)
-      *reinterpret_cast<__half2*>(y + (bh * g.Nc + rb) * D + c) = __floats2half2_rn(o[n][2] * inv_b, o[n][3] * inv_b);
+  for (int mt = 0; mt < MT; ++mt) {
+    const int ra = wrow0 + mt * 16 + gr, rb = ra + 8;
+    const float inv_a = 1.f / (l_a[mt] + nl_a[mt]), inv_b = 1.f / (l_b[mt] + nl_b[mt]);
+#pragma unroll
+    for (int n = 0; n < kND; ++n) {
+      const int c = n * 8 + 2 * tq;
+      if (ra < g.Nc)
+        *reinterpret_cast<__half2*>(y + (bh * g.Nc + ra) * D + c) =
+            __floats2half2_rn(o[mt][n][0] * inv_a, o[mt][n][1] * inv_a);
+      if (rb < g.Nc)
+        *reinterpret_cast<__half2*>(y + (bh * g.Nc + rb) * D + c) =
+            __floats2half2_rn(o[mt][n][2] * inv_b, o[mt][n][3] * inv_b);
+    }
   }
 }
 
@@ -403,23 +448,27 @@ __global__ void __launch_bounds__(kGThreads) ha_generic(const T* __restrict__ q,
 // state update: S' = S + sum_{j < leave} fk_j v_j^T, z' = z + sum_{j < leave} fk_j
 
 constexpr int kUT = 32;  // S' tile: 32 features x 32 dims, 256 threads x 4 outputs
+// The leaving tokens are split over blockIdx.z / BH blocks so that the grid fills the GPU; each
+// block adds its partial sums into S', z' (initialised to S, z) with float atomics.
 template <typename T>
 __global__ void __launch_bounds__(256) ha_state_update(const T* __restrict__ v, const T* __restrict__ fk,
                                                        const T* __restrict__ vt, const T* __restrict__ fkt,
-                                                       const float* __restrict__ S, const float* __restrict__ z,
-                                                       float* __restrict__ So, float* __restrict__ zo, Geo g) {
+                                                       float* __restrict__ So, float* __restrict__ zo, Geo g,
+                                                       int64_t BH, int per_split) {
   __shared__ float F[kUT][kUT + 1];
   __shared__ float V[kUT][kUT + 1];
-  const int64_t bh = blockIdx.z;
+  const int64_t bh = blockIdx.z % BH;
+  const int j_begin = static_cast<int>(blockIdx.z / BH) * per_split;
+  const int j_end = min(g.leave, j_begin + per_split);
   const int p0 = blockIdx.x * kUT, c0 = blockIdx.y * kUT;
   const int tc = threadIdx.x % kUT, tp = threadIdx.x / kUT;  // tp in [0, 8): features tp, tp+8, ...
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   float zacc = 0.f;
   const bool zthread = blockIdx.y == 0 && threadIdx.x < kUT;
-  for (int j0 = 0; j0 < g.leave; j0 += kUT) {
+  for (int j0 = j_begin; j0 < j_end; j0 += kUT) {
     for (int i = threadIdx.x; i < kUT * kUT; i += 256) {
       const int jj = i / kUT, x = i % kUT, j = j0 + jj;
-      const bool ok = j < g.leave;
+      const bool ok = j < j_end;
       F[jj][x] = ok && p0 + x < g.Dp ? ld(win_row(fkt, fk, g, bh, j, g.Dp), p0 + x) : 0.f;
       V[jj][x] = ok && c0 + x < g.d ? ld(win_row(vt, v, g, bh, j, g.d), c0 + x) : 0.f;
     }
@@ -437,15 +486,28 @@ __global__ void __launch_bounds__(256) ha_state_update(const T* __restrict__ v, 
 #pragma unroll
   for (int u = 0; u < 4; ++u) {
     const int p = p0 + tp + 8 * u;
-    if (p < g.Dp && c < g.d) {
-      const int64_t i = (bh * g.Dp + p) * (int64_t)g.d + c;
-      So[i] = S[i] + acc[u];
-    }
+    if (p < g.Dp && c < g.d) atomicAdd(So + (bh * g.Dp + p) * (int64_t)g.d + c, acc[u]);
   }
-  if (zthread && p0 + (int)threadIdx.x < g.Dp) {
-    const int64_t i = bh * g.Dp + p0 + threadIdx.x;
-    zo[i] = z[i] + zacc;
-  }
+  if (zthread && p0 + (int)threadIdx.x < g.Dp) atomicAdd(zo + bh * g.Dp + p0 + threadIdx.x, zacc);
+}
+
+template <typename T>
+cudaError_t LaunchStateUpdate(const HaBuffers& b, const Geo& g, int64_t BH, cudaStream_t s) {
+  cudaError_t e = cudaMemcpyAsync(b.S_out, b.S, sizeof(float) * BH * g.Dp * g.d, cudaMemcpyDeviceToDevice, s);
+  if (!e) e = cudaMemcpyAsync(b.z_out, b.z, sizeof(float) * BH * g.Dp, cudaMemcpyDeviceToDevice, s);
+  if (e || g.leave == 0) return e;
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int64_t tiles = ((g.Dp + kUT - 1) / kUT) * ((g.d + kUT - 1) / kUT) * BH;
+  int64_t splits = (2 * sms + tiles - 1) / tiles;                        // about two waves of blocks
+  splits = std::max<int64_t>(1, std::min<int64_t>(splits, (g.leave + 127) / 128));  // >= 128 tokens each
+  if (BH * splits > 65535) splits = std::max<int64_t>(1, 65535 / BH);
+  const int per_split = static_cast<int>((g.leave + splits - 1) / splits);
+  splits = (g.leave + per_split - 1) / per_split;
+  dim3 grid((unsigned)((g.Dp + kUT - 1) / kUT), (unsigned)((g.d + kUT - 1) / kUT), (unsigned)(BH * splits));
+  ha_state_update<T><<<grid, 256, 0, s>>>((const T*)b.v, (const T*)b.fk, (const T*)b.v_tail, (const T*)b.fk_tail,
+                                          b.S_out, b.z_out, g, BH, per_split);
+  return cudaGetLastError();
 }
 
 // the last Tn window tokens become the new tails
@@ -468,16 +530,37 @@ __global__ void ha_tails(const T* __restrict__ k, const T* __restrict__ v, const
 
 // ------------------------------------------------------------------------------------------------
 
-template <int D>
-cudaError_t LaunchFlash(const HaBuffers& b, const Geo& g, int64_t BH, cudaStream_t s) {
-  const size_t smem = FlashSmem<D>::kBytes;
-  cudaError_t e = cudaFuncSetAttribute(ha_flash_f16<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+template <int D, int MT, int BN>
+cudaError_t LaunchFlashCfg(const HaBuffers& b, const Geo& g, int64_t BH, cudaStream_t s) {
+  using C = FlashCfg<D, MT, BN>;
+  const size_t smem = C::kBytes;
+  cudaError_t e = cudaFuncSetAttribute(ha_flash_f16<D, MT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e) return e;
-  dim3 grid((g.Nc + kFM - 1) / kFM, (unsigned)BH);
-  ha_flash_f16<D><<<grid, kFThreads, smem, s>>>(
+  dim3 grid((g.Nc + C::kM - 1) / C::kM, (unsigned)BH);
+  ha_flash_f16<D, MT, BN><<<grid, kFThreads, smem, s>>>(
       (const __half*)b.q, (const __half*)b.k, (const __half*)b.v, (const __half*)b.fq, b.S, b.z,
       (const __half*)b.k_tail, (const __half*)b.v_tail, (__half*)b.y, g);
   return cudaGetLastError();
+}
+
+// Tile shape of the float16 kernel. 128x32: 32 query rows per warp (each K/V fragment read from
+// shared memory feeds two mma's), 32 keys per step; 64x64: 16 rows per warp, 64 keys per step.
+// Default: 128x32 for d = 128 (9% faster on the H100, bench/RESULTS.md), 64x64 below (the small
+// chunks of d = 32 ran faster with it). REHYAT_FLASH_TILE=128x32|64x64 forces one.
+inline int TileOverride() {  // 0: default, 1: 64x64, 2: 128x32
+  static const int v = [] {
+    const char* t = std::getenv("REHYAT_FLASH_TILE");
+    if (!t) return 0;
+    return std::string(t) == "128x32" ? 2 : std::string(t) == "64x64" ? 1 : 0;
+  }();
+  return v;
+}
+
+template <int D>
+cudaError_t LaunchFlash(const HaBuffers& b, const Geo& g, int64_t BH, cudaStream_t s) {
+  const int o = TileOverride();
+  const bool wide = o == 2 || (o == 0 && D == 128);
+  return wide ? LaunchFlashCfg<D, 2, 32>(b, g, BH, s) : LaunchFlashCfg<D, 1, 64>(b, g, BH, s);
 }
 
 template <typename T, int MAXD>
@@ -507,10 +590,7 @@ cudaError_t LaunchAll(const HaDims& D, const HaBuffers& b, cudaStream_t s) {
     else return cudaErrorInvalidValue;
     if (e) return e;
   }
-  dim3 ugrid((unsigned)((D.Dp + kUT - 1) / kUT), (unsigned)((D.d + kUT - 1) / kUT), (unsigned)BH);
-  ha_state_update<T><<<ugrid, 256, 0, s>>>((const T*)b.v, (const T*)b.fk, (const T*)b.v_tail, (const T*)b.fk_tail, b.S,
-                                           b.z, b.S_out, b.z_out, g);
-  if ((e = cudaGetLastError())) return e;
+  if ((e = LaunchStateUpdate<T>(b, g, BH, s))) return e;
   if (D.tail_out > 0) {
     const int64_t total = BH * D.tail_out * (2 * D.d + D.Dp);
     const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 4096);
