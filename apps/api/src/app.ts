@@ -97,6 +97,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     urls: playbackUrls(config),
     retentionS: config.VIDEO_RETENTION_S,
     idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
+    ...(app.limits.fair ? { priorityOf: (ownerId: string) => app.limits.fair!.assign(ownerId) } : {}),
   });
   await app.register(videoRoutes, { service });
   await app.register(webhookEndpointRoutes, {

@@ -85,6 +85,8 @@ export const ConfigSchema = z.object({
   MAX_ACTIVE_VIDEOS: int(8),
   /** New videos are refused (503 `queue_full`) while this many generation jobs wait to start. 0: no cap. */
   QUEUE_MAX_QUEUED: int(1000),
+  /** Order generation jobs fairly between API keys (BullMQ priorities, round-robin-like) instead of FIFO. */
+  FAIR_QUEUE: bool(true),
 
   // Webhooks (@rehyat/webhooks).
   /** Run the webhook delivery worker and the event-feed consumer in this process. */

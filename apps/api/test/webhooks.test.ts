@@ -298,3 +298,25 @@ describe('rate limits and quotas', () => {
     });
   });
 });
+
+describe('fair ordering between keys', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => stack.close());
+
+  test('a key that queues later is interleaved with a key that queued many (queue_position)', async () => {
+    const a = await stack.client('heavy');
+    const b = await stack.client('light');
+    const ids: Array<{ who: string; id: string }> = [];
+    for (let i = 0; i < 4; i++) ids.push({ who: `A${i + 1}`, id: (await a.client.videos.create({ prompt: `a ${i}` })).id });
+    for (let i = 0; i < 2; i++) ids.push({ who: `B${i + 1}`, id: (await b.client.videos.create({ prompt: `b ${i}` })).id });
+    const positions = await Promise.all(
+      ids.map(async (x) => ({ who: x.who, pos: ((await (x.who[0] === 'A' ? a : b).client.videos.retrieve(x.id)) as unknown as { queue_position: number }).queue_position })),
+    );
+    positions.sort((p, q) => p.pos - q.pos);
+    assert.deepEqual(positions.map((p) => p.who), ['A1', 'B1', 'A2', 'B2', 'A3', 'A4']);
+    assert.deepEqual(positions.map((p) => p.pos), [0, 1, 2, 3, 4, 5]);
+  });
+});

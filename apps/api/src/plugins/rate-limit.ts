@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ActiveVideoLimiter, checkQueueAdmission, rateLimitHeaders, RequestRateLimiter } from '@rehyat/ratelimit';
+import { GENERATION_QUEUE } from '@rehyat/contracts';
+import { ActiveVideoLimiter, checkQueueAdmission, FairPriority, rateLimitHeaders, RequestRateLimiter } from '@rehyat/ratelimit';
 import { ApiError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    limits: { rpm: RequestRateLimiter; active: ActiveVideoLimiter };
+    limits: {
+      rpm: RequestRateLimiter;
+      active: ActiveVideoLimiter;
+      /** Priorities of generation jobs for fair ordering between keys; null when `FAIR_QUEUE` is off. */
+      fair: FairPriority | null;
+    };
   }
 }
 
@@ -33,7 +39,8 @@ export const rateLimitPlugin = fp(
     const config = app.config;
     const rpm = new RequestRateLimiter({ redis: app.redis, prefix: app.keyspace.prefix });
     const active = new ActiveVideoLimiter({ redis: app.redis, prefix: app.keyspace.prefix });
-    app.decorate('limits', { rpm, active });
+    const fair = config.FAIR_QUEUE ? new FairPriority({ redis: app.redis, prefix: app.keyspace.prefix, queueName: GENERATION_QUEUE }) : null;
+    app.decorate('limits', { rpm, active, fair });
 
     const cache = new Map<string, { rpm: number; maxActive: number; at: number }>();
     const limitsOf = async (keyId: string): Promise<{ rpm: number; maxActive: number }> => {

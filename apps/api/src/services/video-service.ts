@@ -46,6 +46,11 @@ export interface VideoServiceDeps {
   retentionS: number;
   /** Seconds an Idempotency-Key is remembered. */
   idempotencyTtlS: number;
+  /**
+   * BullMQ priority of a new job of this owner (fair ordering between API keys, see
+   * @rehyat/ratelimit `FairPriority`); absent: plain FIFO.
+   */
+  priorityOf?: (ownerId: string) => Promise<number>;
 }
 
 export interface ListOptions {
@@ -203,10 +208,17 @@ export class VideoService {
     }
 
     try {
-      const position = await this.deps.redis.llen(waitListKey(this.deps.keyspace.prefix));
+      const priority = this.deps.priorityOf ? await this.deps.priorityOf(ownerId) : undefined;
+      let position = await this.deps.redis.llen(waitListKey(this.deps.keyspace.prefix));
+      if (priority !== undefined) {
+        // Jobs that run before this one: the wait list, then prioritized jobs of priority <= ours.
+        const below = (BigInt(priority + 1) * 4294967296n).toString();
+        position += await this.deps.redis.zcount(prioritizedSetKey(this.deps.keyspace.prefix), '-inf', `(${below}`);
+      }
       await this.deps.events.publish(id, 'video.queued', { queue_position: position });
       const job = JOBS.generate;
       await this.deps.queue.add(job.name, payload, {
+        ...(priority === undefined ? {} : { priority }),
         jobId: generationJobId(id),
         attempts: job.attempts,
         backoff: job.backoff,
