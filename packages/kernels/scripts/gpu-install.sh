@@ -8,10 +8,12 @@
 #
 # Usage: npm run gpu:install   (from the repo root; idempotent)
 #   EP_PACKAGE_TGZ=/path/to/com.github.asus4...-0.4.9.tgz   use a local tarball (offline hosts)
+#   ORT_EP_TARGET_DIR=/dir   install there instead of beside onnxruntime-node's libonnxruntime.so.1
 set -euo pipefail
 EP_PACKAGE=com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$HERE"
+if [ -n "${ORT_EP_TARGET_DIR:-}" ]; then dir=$ORT_EP_TARGET_DIR; else
 dir=$(node -e "
 const {createRequire}=require('module');const path=require('path');const fs=require('fs');
 const r=createRequire(path.join(process.cwd(),'package.json'));
@@ -19,7 +21,9 @@ let p=path.dirname(r.resolve('onnxruntime-node'));while(!fs.existsSync(path.join
 const v=require(path.join(p,'package.json')).version;
 if(v!=='1.29.0'){console.error('gpu:install: onnxruntime-node '+v+' found, 1.29.0 expected');process.exit(3)}
 console.log(path.join(fs.realpathSync(p),'bin','napi-v6',process.platform,process.arch))")
-[ -f "$dir/libonnxruntime.so.1" ] || { echo "gpu:install: $dir/libonnxruntime.so.1 missing" >&2; exit 2; }
+fi
+[ -n "${ORT_EP_TARGET_DIR:-}" ] || [ -f "$dir/libonnxruntime.so.1" ] || {
+  echo "gpu:install: $dir/libonnxruntime.so.1 missing" >&2; exit 2; }
 if [ -f "$dir/libonnxruntime_providers_cuda.so" ] && [ -f "$dir/libonnxruntime_providers_shared.so" ]; then
   echo "gpu:install: CUDA execution provider already in $dir"; exit 0
 fi
