@@ -147,6 +147,37 @@ describe('webhooks', () => {
     }
   });
 
+  test('video.chunk.ready is opt-in; failed and cancelled are delivered', async () => {
+    const r = await receiver((_n, res) => res.writeHead(200).end());
+    const plain = await receiver((_n, res) => res.writeHead(200).end());
+    try {
+      const chunky = await client.webhooks.create({ url: r.url, event_types: ['video.chunk.ready', 'video.failed'] as never, name: 'chunks' });
+      const defaults = (await api<{ id: string; event_types: string[] }>('POST', '/webhook_endpoints', { url: plain.url })).body;
+      assert.deepEqual(defaults.event_types, ['video.queued', 'video.started', 'video.completed', 'video.failed', 'video.cancelled']);
+      const v1 = await client.videos.create({ prompt: 'chunks' });
+      await publish(v1.id, 'video.chunk', { index: 0, duration: 1, frames: 8, chunks_total: 2 });
+      await stack.app.prisma.video.update({ where: { id: v1.id }, data: { status: 'failed', errorCode: 'internal_error', errorMessage: 'boom' } });
+      await publish(v1.id, 'video.failed', { code: 'internal_error', message: 'boom' });
+      const v2 = await client.videos.create({ prompt: 'cancel me' });
+      assert.equal((await api('POST', `/videos/${v2.id}/cancel`)).status, 200);
+      await until(async () => r.got.length >= 2 && plain.got.some((g) => (JSON.parse(g.body) as Ev).type === 'video.cancelled'));
+      assert.deepEqual(r.got.map((g) => (JSON.parse(g.body) as Ev).type), ['video.chunk.ready', 'video.failed']);
+      const failed = JSON.parse(r.got[1]!.body) as Ev & { data: { error: { code: string } } };
+      assert.equal(failed.data.error.code, 'internal_error');
+      const plainTypes = plain.got.map((g) => (JSON.parse(g.body) as Ev).type);
+      assert.ok(!plainTypes.includes('video.chunk.ready'));
+      assert.ok(plainTypes.includes('video.failed'));
+      const cancelled = plain.got.map((g) => JSON.parse(g.body) as Ev).find((e) => e.type === 'video.cancelled')!;
+      assert.equal(cancelled.data.id, v2.id);
+      assert.equal(cancelled.data.status, 'cancelled');
+      await client.webhooks.delete(chunky.id);
+      await client.webhooks.delete(defaults.id);
+    } finally {
+      await r.close();
+      await plain.close();
+    }
+  });
+
   test('per-request webhook_url gets the events signed with the key\'s default secret', async () => {
     const r = await receiver((_n, res) => res.writeHead(204).end());
     try {
