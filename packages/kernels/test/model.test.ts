@@ -56,7 +56,9 @@ describe('exported student: custom-op graph vs standard-op graph', { skip: !pres
   for (const provider of providers)
     it(`three chunks, batch 2 (${provider})`, async () => {
       const a = await createSession(std, { customOps: false, intraOpThreads: 2 });
-      const b = await createSession(custom, { provider, intraOpThreads: 2 });
+      // the CUDA EP runs float32 MatMul/Conv in TF32 by default (relRms ~3.6e-4 measured on the
+      // H100 for this model): off here, so that the comparison is float32 against float32
+      const b = await createSession(custom, { provider, intraOpThreads: 2, cudaOptions: { use_tf32: '0' } });
       const want = await chunks(a, false);
       const got = await chunks(b, provider === 'cuda');
       const names = ['velocity 0', 'velocity 1', 'velocity 2', 'S', 'z', 'k_tail'];
