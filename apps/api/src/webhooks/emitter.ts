@@ -36,6 +36,8 @@ export interface EmitterDeps {
  */
 export async function handleFeedEvent(deps: EmitterDeps, event: VideoEvent, entryId: string): Promise<number> {
   const type = WEBHOOK_TYPE_OF[event.type];
+  // Progress events (many per video) need nothing: no database read for them.
+  if (type === null && !isTerminalEvent(event.type)) return 0;
   const row = await deps.prisma.video.findUnique({
     where: { id: event.video_id },
     include: { chunks: { select: { index: true, durationSeconds: true, frames: true } }, owner: { select: { webhookSecret: true } } },
