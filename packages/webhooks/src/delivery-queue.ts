@@ -91,6 +91,17 @@ export interface DeliveryWorkerOptions extends QueueConnectionOptions {
    * @defaultValue 60_000
    */
   reconcileGraceMs?: number;
+  /**
+   * How long an attempt's lock lasts without renewal; a job whose process died is taken over by
+   * another worker once its lock expired (BullMQ's stalled-job check), in milliseconds.
+   * @defaultValue max(30_000, 3 * timeoutMs)
+   */
+  lockDurationMs?: number;
+  /**
+   * How often this worker looks for stalled jobs, in milliseconds.
+   * @defaultValue 30_000
+   */
+  stalledIntervalMs?: number;
   /** Called after every attempt job (for logs and metrics). */
   onOutcome?: (data: AttemptJobData, outcome: AttemptOutcome) => void;
 }
@@ -119,7 +130,11 @@ export class WebhookDeliveryWorker {
       prefix: opts.prefix ?? 'rehyat',
       concurrency: opts.concurrency ?? 16,
       // An attempt takes at most the HTTP timeout plus store writes.
-      lockDuration: Math.max(30_000, (opts.timeoutMs ?? 10_000) * 3),
+      lockDuration: opts.lockDurationMs ?? Math.max(30_000, (opts.timeoutMs ?? 10_000) * 3),
+      stalledInterval: opts.stalledIntervalMs ?? 30_000,
+      // A job stalls when its process dies mid-attempt: take it over every time (the record
+      // check makes a repeated attempt safe), never fail it for stalling.
+      maxStalledCount: 1_000,
     });
     this.worker.on('error', (e) => opts.onError?.(e));
     this.worker.on('failed', (_job, e) => opts.onError?.(e));

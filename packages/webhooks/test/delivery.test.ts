@@ -188,6 +188,38 @@ test('a worker restart between attempts loses nothing: the delayed attempt runs 
   }
 });
 
+test('a worker dying mid-attempt: another worker takes the stalled job over and the message arrives', async () => {
+  let hang = true;
+  const r = await startReceiver((_n, _req, res) => {
+    if (hang) return; // the first request never gets an answer
+    res.writeHead(200).end('ok');
+  });
+  const { store, add } = setup();
+  const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, timeoutMs: 20_000 };
+  const first = startWorker(store, fast);
+  const d = add(r.url);
+  await first.w.producer.schedule(d.id, 1);
+  await until(() => r.received.length === 1);
+  // Simulated crash: cut the worker's Redis connection (no lock renewal, no completion) and stop
+  // it without waiting for its in-flight attempt.
+  (first.w as unknown as { connection: Redis }).connection.disconnect();
+  void first.w.worker.close(true).catch(() => undefined);
+  hang = false;
+  const second = startWorker(store, fast);
+  try {
+    await until(() => store.deliveries.get(d.id)!.status !== 'pending');
+    const rec = store.deliveries.get(d.id)!;
+    assert.equal(rec.status, 'succeeded');
+    assert.equal(rec.attempts, 1);
+    assert.equal(r.received.length, 2);
+    assert.equal(r.received[0]!.headers['webhook-id'], r.received[1]!.headers['webhook-id']);
+  } finally {
+    await second.w.close();
+    await first.w.producer.close();
+    await r.close();
+  }
+});
+
 test('the reconciler re-adds a pending delivery whose job was never added; duplicate jobs do nothing', async () => {
   const r = await startReceiver((_n, _req, res) => res.writeHead(200).end());
   const { store, add } = setup();
