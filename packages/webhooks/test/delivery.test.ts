@@ -26,7 +26,7 @@ const retry = { scheduleMs: [0, 50, 50, 50], jitter: 0 };
 
 after(async () => {
   const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`${prefix}:*`);
+  const keys = await r.keys(`${prefix}*`);
   if (keys.length) await r.del(...keys);
   r.disconnect();
 });
@@ -195,7 +195,9 @@ test('a worker dying mid-attempt: another worker takes the stalled job over and 
     res.writeHead(200).end('ok');
   });
   const { store, add } = setup();
-  const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, timeoutMs: 20_000 };
+  // Its own queue namespace: BullMQ runs the stalled check at most once per interval per queue,
+  // and the workers of earlier tests set that marker with the default 30 s interval.
+  const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, timeoutMs: 20_000, prefix: `${prefix}-stall` };
   const first = startWorker(store, fast);
   const d = add(r.url);
   await first.w.producer.schedule(d.id, 1);
