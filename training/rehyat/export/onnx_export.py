@@ -57,6 +57,9 @@ def fp16_weights(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelPr
 def _export(module, args, path, io_names, dynamic_axes, custom=False):
     buf = io.BytesIO()
     kw = {}
+    import inspect
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kw["dynamo"] = False  # torch >= 2.5: keep the TorchScript exporter (symbolic custom op)
     if custom:
         kw["custom_opsets"] = {CUSTOM_DOMAIN: 1}
     with torch.no_grad():
