@@ -38,25 +38,28 @@ export async function handleFeedEvent(deps: EmitterDeps, event: VideoEvent, entr
   const type = WEBHOOK_TYPE_OF[event.type];
   // Progress events (many per video) need nothing: no database read for them.
   if (type === null && !isTerminalEvent(event.type)) return 0;
-  const row = await deps.prisma.video.findUnique({
-    where: { id: event.video_id },
-    include: { chunks: { select: { index: true, durationSeconds: true, frames: true } }, owner: { select: { webhookSecret: true } } },
-  });
-  if (!row) return 0;
-  if (isTerminalEvent(event.type)) await deps.active.release(row.ownerId, row.id);
+  // Light read first: most events have no webhook target.
+  const head = await deps.prisma.video.findUnique({ where: { id: event.video_id }, select: { ownerId: true, webhookUrl: true } });
+  if (!head) return 0;
+  if (isTerminalEvent(event.type)) await deps.active.release(head.ownerId, event.video_id);
   if (type === null) return 0;
 
   const endpoints = await deps.prisma.webhookEndpoint.findMany({
-    where: { ownerId: row.ownerId, enabled: true, eventTypes: { has: type } },
+    where: { ownerId: head.ownerId, enabled: true, eventTypes: { has: type } },
     select: { id: true, url: true },
     orderBy: { createdAt: 'asc' },
   });
   const targets: Array<{ endpointId: string | null; url: string }> = endpoints.map((e) => ({ endpointId: e.id, url: e.url }));
-  if (row.webhookUrl && DEFAULT_WEBHOOK_EVENT_TYPES.includes(type)) {
-    if (!row.owner.webhookSecret) await ensureDefaultWebhookSecret(deps.prisma, row.ownerId);
-    targets.push({ endpointId: null, url: row.webhookUrl });
+  if (head.webhookUrl && DEFAULT_WEBHOOK_EVENT_TYPES.includes(type)) {
+    await ensureDefaultWebhookSecret(deps.prisma, head.ownerId);
+    targets.push({ endpointId: null, url: head.webhookUrl });
   }
   if (targets.length === 0) return 0;
+  const row = await deps.prisma.video.findUnique({
+    where: { id: event.video_id },
+    include: { chunks: { select: { index: true, durationSeconds: true, frames: true } } },
+  });
+  if (!row) return 0;
 
   const eventId = `evt_${h32(`event|${entryId}`)}`;
   const queuePosition = event.type === 'video.queued' ? (event.data as { queue_position: number | null }).queue_position : null;
@@ -86,6 +89,8 @@ export async function handleFeedEvent(deps: EmitterDeps, event: VideoEvent, entr
 
 /** The API key's secret for per-request `webhook_url`s, created on first use. */
 export async function ensureDefaultWebhookSecret(prisma: PrismaClient, ownerId: string): Promise<string> {
+  const existing = await prisma.apiKey.findUniqueOrThrow({ where: { id: ownerId }, select: { webhookSecret: true } });
+  if (existing.webhookSecret) return existing.webhookSecret;
   await prisma.apiKey.updateMany({ where: { id: ownerId, webhookSecret: null }, data: { webhookSecret: generateSecret() } });
   const key = await prisma.apiKey.findUniqueOrThrow({ where: { id: ownerId }, select: { webhookSecret: true } });
   return key.webhookSecret!;
