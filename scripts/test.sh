@@ -22,7 +22,8 @@ ensure_system_packages() {
 check_services
 ensure_system_packages
 install_deps
-say "building the kernels (CPU)"
+say "building the kernels (CPU; CUDA too where nvcc is found)"
+npm run -s fetch-headers -w @rehyat/kernels
 npm run -s kernels:build
 start_embedded_s3
 trap '[ -n "${S3_PID:-}" ] && kill $S3_PID 2>/dev/null; true' EXIT
