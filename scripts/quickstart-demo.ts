@@ -36,7 +36,7 @@ outer: for await (const part of res.body as unknown as AsyncIterable<Uint8Array>
     const d = JSON.parse(data) as { data?: Record<string, unknown> } & Record<string, unknown>;
     const body = (d.data ?? d) as Record<string, unknown>;
     if (type === 'video.progress') {
-      process.stdout.write(`\r    progress ${String(body.progress).padStart(3)}%  chunk ${Number(body.chunk) + 1}/${body.chunks_total}  step ${body.step}/${body.steps_total}   `);
+      process.stdout.write(`\r    progress ${Math.round(Number(body.progress)).toString().padStart(3)}%  chunk ${Number(body.chunk) + 1}/${body.chunks_total}  step ${body.step}/${body.steps_total}   `);
     } else if (type === 'video.chunk') {
       process.stdout.write(`\n    chunk ${body.index} ready (${body.duration} s) - already playable\n`);
     } else {
