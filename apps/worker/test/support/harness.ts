@@ -71,7 +71,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   });
   const redis = new Redis(REDIS_URL);
   const keyspace = new Keyspace({ prefix });
-  const queue = new Queue(GENERATION_QUEUE, { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+  const queueConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(GENERATION_QUEUE, { connection: queueConnection, prefix });
   const ownerId = 'key_test';
   await prisma.apiKey.create({ data: { id: ownerId, name: 'test', prefix: 'sk-test', hash: randomBytes(32).toString('hex') } });
   const workers: RunningWorker[] = [];
@@ -155,6 +156,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     async close() {
       for (const w of workers) await w.kill().catch(() => undefined);
       await queue.close();
+      queueConnection.disconnect();
       let cursor = '0';
       do {
         const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
@@ -163,6 +165,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       } while (cursor !== '0');
       redis.disconnect();
       await prisma.$disconnect();
+      storage.client.destroy();
       await s3.close();
       await rm(dir, { recursive: true, force: true });
       await db.drop();
