@@ -47,7 +47,7 @@ start_embedded_s3() {
   fi
   say "starting the embedded S3 server on $S3_ENDPOINT (data in .data/s3)"
   mkdir -p .data
-  npx tsx --conditions=development packages/storage/bin/s3-server.ts --port "$port" --directory .data/s3 > .data/s3-server.log 2>&1 &
+  node --conditions=development --import tsx packages/storage/bin/s3-server.ts --port "$port" --directory .data/s3 --bucket "$S3_BUCKET" > .data/s3-server.log 2>&1 &
   S3_PID=$!
   for _ in $(seq 1 50); do
     node -e 'const s=require("net").connect(+process.argv[1],"127.0.0.1");s.on("connect",()=>process.exit(0));s.on("error",()=>process.exit(1))' "$port" && return
