@@ -27,6 +27,10 @@ export interface Harness {
   db: TestDatabase;
   prisma: PrismaClient;
   s3: EmbeddedS3;
+  /** Stops the embedded S3 server (S3 unreachable: connection refused). */
+  stopS3(): Promise<void>;
+  /** Starts it again on the same port and directory (the objects written before are still there). */
+  restartS3(): Promise<void>;
   storage: ObjectStorage;
   redis: Redis;
   keyspace: Keyspace;
@@ -34,7 +38,7 @@ export interface Harness {
   ownerId: string;
   start(generators: GeneratorProvider, onDeviceFatal?: (err: unknown) => void): Promise<RunningWorker>;
   /** Inserts a queued video row and enqueues its job; returns the payload. */
-  submit(over?: Partial<GenerateJobPayload>, jobOpts?: { attempts?: number }): Promise<GenerateJobPayload>;
+  submit(over?: Partial<GenerateJobPayload>, jobOpts?: { attempts?: number; backoff?: { type: 'fixed' | 'exponential'; delay: number } }): Promise<GenerateJobPayload>;
   events(id: VideoId): Promise<(VideoEvent & { id: string })[]>;
   waitFor(id: VideoId, pred: (events: VideoEvent[]) => boolean, timeoutMs?: number): Promise<VideoEvent[]>;
   close(): Promise<void>;
@@ -44,7 +48,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const db = await createTestDatabase();
   const dir = await mkdtemp(join(tmpdir(), 'rehyat-worker-test-'));
   const bucket = 'rehyat-test';
-  const s3 = await startEmbeddedS3({ port: 0, directory: dir, buckets: [bucket] });
+  let s3 = await startEmbeddedS3({ port: 0, directory: dir, buckets: [bucket] });
   const prefix = `wtest-${randomBytes(6).toString('hex')}`;
   const fullEnv: Record<string, string> = {
     DATABASE_URL: db.url,
@@ -82,7 +86,16 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     env: fullEnv,
     db,
     prisma,
-    s3,
+    get s3() {
+      return s3;
+    },
+    async stopS3() {
+      await s3.close();
+    },
+    async restartS3() {
+      await s3.close();
+      s3 = await startEmbeddedS3({ port: s3.port, directory: dir, buckets: [bucket] });
+    },
     storage,
     redis,
     keyspace,
@@ -136,7 +149,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       await queue.add(JOBS.generate.name, payload, {
         jobId: payload.video_id,
         attempts: jobOpts.attempts ?? JOBS.generate.attempts,
-        backoff: { type: 'fixed', delay: 100 },
+        backoff: jobOpts.backoff ?? { type: 'fixed', delay: 100 },
       });
       return payload;
     },

@@ -1,0 +1,24 @@
+/**
+ * Test-only fault injection, loaded into a worker process with `node --import <this file>` by
+ * process.test.ts and by nothing else (no source file imports it, no config reaches it): the
+ * `REHYAT_TEST_ORT_FAULT_AT_RUN`-th ONNX Runtime session run of the process rejects with the error
+ * ONNX Runtime's CUDA execution provider raises after an illegal memory access. A GPU-less machine
+ * cannot produce a real device fault, so this stands in for one at the backend boundary; everything
+ * above it (pipeline, processor, classifier, main's exit, BullMQ retry) is the real code.
+ */
+import ort from 'onnxruntime-node';
+
+export const CUDA_FAULT_MESSAGE =
+  '[ONNXRuntimeError] : 1 : FAIL : CUDA error cudaErrorIllegalAddress:an illegal memory access was encountered';
+
+const at = Number(process.env.REHYAT_TEST_ORT_FAULT_AT_RUN ?? '0');
+if (at > 0) {
+  const proto = ort.InferenceSession.prototype as unknown as { run: (...args: unknown[]) => Promise<unknown> };
+  const run = proto.run;
+  let runs = 0;
+  proto.run = function (this: unknown, ...args: unknown[]) {
+    runs += 1;
+    if (runs >= at) return Promise.reject(new Error(CUDA_FAULT_MESSAGE));
+    return run.apply(this, args);
+  };
+}
