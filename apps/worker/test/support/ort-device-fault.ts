@@ -13,7 +13,8 @@ export const CUDA_FAULT_MESSAGE =
 
 const at = Number(process.env.REHYAT_TEST_ORT_FAULT_AT_RUN ?? '0');
 if (at > 0) {
-  const proto = ort.InferenceSession.prototype as unknown as { run: (...args: unknown[]) => Promise<unknown> };
+  // The exported factory is the session class at run time; its instances' `run` is a prototype method.
+  const proto = (ort.InferenceSession as unknown as { prototype: { run: (...args: unknown[]) => Promise<unknown> } }).prototype;
   const run = proto.run;
   let runs = 0;
   proto.run = function (this: unknown, ...args: unknown[]) {
