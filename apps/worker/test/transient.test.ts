@@ -34,7 +34,7 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
   });
   // Enough denoising steps that the job is still generating when S3 goes down after its first chunk
   // (with 3 steps a fast machine finished the whole job before the outage took effect).
-  const job = { model: 'rehyat-tiny', width: 32, height: 32, seconds: 3, steps: 64, guidance: 4, seed: 5 };
+  const job = { model: 'rehyat-tiny', width: 32, height: 32, seconds: 3, steps: 32, guidance: 4, seed: 5 };
   const FRAMES = 48;
 
   async function frames(id: VideoId): Promise<Buffer> {

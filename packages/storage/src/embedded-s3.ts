@@ -31,6 +31,8 @@ interface S3rverInstance {
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  /** The underlying Node server, set by run(). */
+  httpServer?: import('node:http').Server;
 }
 type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
 
@@ -64,7 +66,11 @@ export async function startEmbeddedS3(opts: EmbeddedS3Options = {}): Promise<Emb
     async close() {
       if (closed) return;
       closed = true;
-      await server.close();
+      // http.Server.close() only stops accepting: keep-alive sockets would go on serving requests
+      // (and close() would wait for them), so "stopped" would not mean unreachable. Cut them.
+      const closing = server.close();
+      server.httpServer?.closeAllConnections();
+      await closing;
     },
   };
 }
