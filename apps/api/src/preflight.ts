@@ -2,17 +2,7 @@ import { Redis } from 'ioredis';
 import { checkDatabase } from '@rehyat/db';
 import { ObjectStorage, type ObjectStorageOptions } from '@rehyat/storage';
 import { hostPort, type Config } from './config.js';
-import type { DependencyCheck } from './plugins/health.js';
-
-function describe(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return describe(err.errors[0]);
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const msg = err.message || code || err.name;
-    return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
-  }
-  return String(err);
-}
+import { describeFailure, type DependencyCheck } from './plugins/health.js';
 
 async function pingRedis(url: string, timeoutMs: number): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -37,7 +27,7 @@ export async function preflight(config: Config, storage: ObjectStorageOptions): 
       await fn();
       return { name, ok: true, target, error: null };
     } catch (err) {
-      return { name, ok: false, target, error: describe(err) };
+      return { name, ok: false, target, error: describeFailure(err) };
     }
   };
   const s3 = new ObjectStorage({ ...storage, maxAttempts: 1, requestTimeoutMs: timeoutMs });

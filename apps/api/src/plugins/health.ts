@@ -38,8 +38,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function describe(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return describe(err.errors[0]);
+/** One line naming why a dependency check failed (first cause of an AggregateError, errno code). */
+export function describeFailure(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return describeFailure(err.errors[0]);
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     const msg = err.message || code || err.name;
@@ -67,7 +68,7 @@ export const healthPlugin = fp(
         await withTimeout(fn(), timeoutMs, name);
         return { name, ok: true, target, error: null };
       } catch (err) {
-        return { name, ok: false, target, error: describe(err) };
+        return { name, ok: false, target, error: describeFailure(err) };
       }
     };
     app.decorate('checkDependencies', async () =>
