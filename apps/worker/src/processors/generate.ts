@@ -16,7 +16,7 @@ import {
   type VideoId,
 } from '@rehyat/contracts';
 import { clearCancelRequest, isCancelRequested, publishVideoEvent } from '@rehyat/events';
-import type { GeneratedChunk, Generator, StepProgress } from '@rehyat/pipeline';
+import { CheckpointFormatError, decodeCheckpoint, type GeneratedChunk, type Generator, type StepProgress } from '@rehyat/pipeline';
 import { VideoCancelledError, watchCancel, type CancelAnnouncements } from '../cancel-watch.js';
 import { InvalidJobError, classifyFailure } from '../failure.js';
 import type { WorkerActivity } from '../heartbeat.js';
@@ -136,11 +136,22 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
   // Where to start: after our own last checkpoint (resume), else after the source's (extension).
   let resumeFrom: Uint8Array | undefined;
   let resumeMode: 'resume' | 'extend' = 'resume';
-  const own = info.resumable ? await lastCheckpoint(storage, id) : null;
-  if (own !== null && own >= sourceCount) {
-    resumeFrom = await storage.getBuffer(storageKeys.checkpoint(id, own));
-    log.info('resuming after the last checkpoint', { chunk: own });
-  } else if (payload.source?.kind === 'extension') {
+  // A checkpoint whose upload was cut off can be stored incomplete (not by S3, whose PUT is atomic,
+  // but by simpler stores): fall back to the one before it; later chunks regenerate identically.
+  let own = info.resumable ? await lastCheckpoint(storage, id) : null;
+  while (own !== null && own >= sourceCount && resumeFrom === undefined) {
+    const buf = await storage.getBuffer(storageKeys.checkpoint(id, own));
+    try {
+      decodeCheckpoint(buf);
+      resumeFrom = buf;
+      log.info('resuming after the last checkpoint', { chunk: own });
+    } catch (err) {
+      if (!(err instanceof CheckpointFormatError)) throw err;
+      log.warn('checkpoint unreadable; resuming from the one before', { chunk: own, err: err.message });
+      own = own > sourceCount ? own - 1 : null;
+    }
+  }
+  if (resumeFrom === undefined && payload.source?.kind === 'extension') {
     const src = payload.source.video_id;
     await copySourceChunks(deps, src, id, sourceCount - 1, (i) => info.chunkFrames(i) / info.fps, (i) => info.chunkFrames(i));
     resumeFrom = await storage.getBuffer(storageKeys.checkpoint(src, sourceCount - 1));
