@@ -24,6 +24,42 @@ export interface PublishOptions {
   now?: () => Date;
 }
 
+/** A MULTI (or pipeline) that {@link appendVideoEvent} queues its commands on. */
+export type EventTransaction = ReturnType<Redis['multi']>;
+
+/**
+ * Queues one event on `tx` without executing it: the XADD to the video's stream, the XADD to
+ * the all-videos feed and, for a terminal event, the stream's EXPIRE (three replies, or two).
+ * For callers that put events into a larger MULTI of their own (the API's batched creation adds
+ * each new video's `video.queued` in the same MULTI as its job). `data` is validated first; a
+ * ZodError means nothing was queued. Returns how many commands were queued; the first one's
+ * reply is the entry id.
+ */
+export function appendVideoEvent<T extends VideoEventType>(
+  tx: EventTransaction,
+  keyspace: Keyspace,
+  videoId: VideoId,
+  type: T,
+  data: VideoEventData<T>,
+  opts: PublishOptions = {},
+): number {
+  const parsed = EVENT_DATA[type].parse(data) as VideoEventData<T>;
+  const event: VideoEvent<T> = {
+    type,
+    video_id: videoId,
+    created_at: (opts.now ?? (() => new Date()))().toISOString(),
+    data: parsed,
+  };
+  const key = keyspace.videoEvents(videoId);
+  const json = JSON.stringify(event);
+  tx.xadd(key, 'MAXLEN', '~', opts.maxLen ?? EVENT_STREAM_MAXLEN, '*', PAYLOAD_FIELD, json);
+  // The all-videos feed (webhooks, quota release): same payload, same MULTI.
+  tx.xadd(keyspace.videoEventFeed(), 'MAXLEN', '~', EVENT_FEED_MAXLEN, '*', PAYLOAD_FIELD, json);
+  if (!isTerminalEvent(type)) return 2;
+  tx.expire(key, opts.ttlAfterTerminalS ?? EVENT_STREAM_TTL_AFTER_TERMINAL_S);
+  return 3;
+}
+
 /**
  * Appends one event to a video's stream and returns its entry id (the SSE event id).
  * `data` is validated against the contract's `EVENT_DATA[type]` first (a ZodError on anything
@@ -39,22 +75,10 @@ export async function publishVideoEvent<T extends VideoEventType>(
   data: VideoEventData<T>,
   opts: PublishOptions = {},
 ): Promise<string> {
-  const parsed = EVENT_DATA[type].parse(data) as VideoEventData<T>;
-  const event: VideoEvent<T> = {
-    type,
-    video_id: videoId,
-    created_at: (opts.now ?? (() => new Date()))().toISOString(),
-    data: parsed,
-  };
-  const key = keyspace.videoEvents(videoId);
-  const maxLen = opts.maxLen ?? EVENT_STREAM_MAXLEN;
-  const json = JSON.stringify(event);
-  const tx = redis.multi().xadd(key, 'MAXLEN', '~', maxLen, '*', PAYLOAD_FIELD, json);
-  // The all-videos feed (webhooks, quota release): same payload, same MULTI.
-  tx.xadd(keyspace.videoEventFeed(), 'MAXLEN', '~', EVENT_FEED_MAXLEN, '*', PAYLOAD_FIELD, json);
-  if (isTerminalEvent(type)) tx.expire(key, opts.ttlAfterTerminalS ?? EVENT_STREAM_TTL_AFTER_TERMINAL_S);
+  const tx = redis.multi();
+  appendVideoEvent(tx, keyspace, videoId, type, data, opts);
   const results = await tx.exec();
-  if (!results) throw new Error(`publishVideoEvent: MULTI on ${key} was aborted`);
+  if (!results) throw new Error(`publishVideoEvent: MULTI on ${keyspace.videoEvents(videoId)} was aborted`);
   const [xaddErr, id] = results[0] ?? [new Error('no XADD reply'), null];
   if (xaddErr) throw xaddErr;
   for (const [err] of results.slice(1)) if (err) throw err;

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { Keyspace, newVideoId, type VideoEventType } from '@rehyat/contracts';
 import {
   InvalidStreamEntryError,
+  appendVideoEvent,
   VideoEventHub,
   clearCancelRequest,
   compareStreamIds,
@@ -93,6 +94,24 @@ describe('publishVideoEvent / readVideoEvents', () => {
     );
     await assert.rejects(publishVideoEvent(redis, keyspace, id, 'video.cancelled', { extra: 1 } as never));
     assert.equal(await redis.exists(keyspace.videoEvents(id)), 0);
+  });
+
+  test('appendVideoEvent queues events on the caller\'s MULTI, between its other commands', async () => {
+    const a = newVideoId();
+    const b = newVideoId();
+    const other = `${keyspace.prefix}:other`;
+    const tx = redis.multi().set(other, '1');
+    assert.equal(appendVideoEvent(tx, keyspace, a, 'video.queued', { queue_position: 0 }), 2);
+    assert.equal(appendVideoEvent(tx, keyspace, b, 'video.cancelled', {}), 3);
+    assert.throws(() => appendVideoEvent(tx, keyspace, b, 'video.progress', { progress: 101 } as never), (err: Error) => err.name === 'ZodError');
+    const results = (await tx.exec())!;
+    assert.equal(results.length, 6);
+    for (const [err] of results) assert.equal(err, null);
+    const [ea] = await readVideoEvents(redis, keyspace, a);
+    assert.equal(ea!.id, results[1]![1]);
+    assert.deepEqual(ea!.event.data, { queue_position: 0 });
+    assert.ok((await redis.ttl(keyspace.videoEvents(b))) > 0);
+    assert.equal((await readVideoEvents(redis, keyspace, b)).length, 1);
   });
 
   test('a terminal event sets the stream TTL; others do not', async () => {
