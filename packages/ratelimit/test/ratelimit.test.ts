@@ -108,3 +108,33 @@ test('fair priorities interleave a late key with a flooding key and keep each ke
   await q.obliterate({ force: true });
   await q.close();
 });
+
+test('assignMany gives what assign-then-add one by one gives, priorities and queue positions', async () => {
+  const owners = ['A', 'A', 'B', 'A', 'C', 'B', 'A'];
+  const run = async (name: string, batch: boolean) => {
+    const q = new Queue(name, { connection: redis, prefix });
+    const fair = new FairPriority({ redis, prefix, queueName: name });
+    await q.add('plain', {}); // one job on the wait list: everything prioritized runs after it
+    for (const o of ['A', 'A', 'B']) await q.add('j', { o }, { priority: await fair.assign(o) });
+    const got: Array<{ priority: number; position: number }> = [];
+    if (batch) {
+      const assigned = await fair.assignMany(owners);
+      for (const [i, a] of assigned.entries()) await q.add('j', { o: owners[i] }, { priority: a.priority });
+      got.push(...assigned);
+    } else {
+      for (const o of owners) {
+        const priority = await fair.assign(o);
+        const job = await q.add('j', { o }, { priority });
+        const rank = await redis.zrank(`${prefix}:${name}:prioritized`, job.id!);
+        got.push({ priority, position: (await redis.llen(`${prefix}:${name}:wait`)) + rank! });
+      }
+    }
+    await q.obliterate({ force: true });
+    await q.close();
+    return got;
+  };
+  const one = await run('fair-one', false);
+  assert.deepEqual(await run('fair-many', true), one);
+  assert.deepEqual(one.map((x) => x.priority), [3, 4, 2, 5, 1, 3, 6]);
+  assert.deepEqual(await new FairPriority({ redis, prefix, queueName: 'fair-empty' }).assignMany([]), []);
+});
