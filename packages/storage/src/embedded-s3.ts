@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { makePutObjectAtomic, type S3rverFilesystemStore } from './atomic-put.js';
 
 const require = createRequire(import.meta.url);
 
@@ -33,13 +34,16 @@ interface S3rverInstance {
   on(event: 'error', listener: (err: Error) => void): unknown;
   /** The underlying Node server, set by run(). */
   httpServer?: import('node:http').Server;
+  /** The filesystem store (also the Koa context's `store`, the same object). */
+  store: S3rverFilesystemStore;
 }
 type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
 
 /**
  * Starts s3rver (a filesystem-backed S3 server) in this process: the object store of the quick
  * start, the tests and CI when no S3 endpoint is configured. Not for production: one process,
- * no durability guarantees, s3rver's fixed credentials ({@link EMBEDDED_S3_CREDENTIALS}).
+ * no durability guarantees, s3rver's fixed credentials ({@link EMBEDDED_S3_CREDENTIALS}). Unlike
+ * plain s3rver, a PUT is atomic (an upload cut off mid-body leaves the previous object or none).
  */
 export async function startEmbeddedS3(opts: EmbeddedS3Options = {}): Promise<EmbeddedS3> {
   const directory = opts.directory ?? '.data/s3';
@@ -54,6 +58,8 @@ export async function startEmbeddedS3(opts: EmbeddedS3Options = {}): Promise<Emb
     vhostBuckets: false,
     configureBuckets: (opts.buckets ?? []).map((name) => ({ name, configs: [] })),
   });
+  // S3's PUT is atomic; s3rver's writes the object's file in place (see atomic-put.ts).
+  makePutObjectAtomic(server.store);
   // s3rver (Koa) emits 'error' for every failed request, including ordinary 404s; they are
   // answered as S3 XML errors already, so only keep the process alive here.
   server.on('error', () => {});

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -112,6 +113,56 @@ describe('ObjectStorage against the embedded S3 server', () => {
     await storage.put('videos/d/x', Buffer.from('x'), { contentType: 'text/plain' });
     await storage.delete('videos/d/x');
     assert.equal(await storage.exists('videos/d/x'), false);
+  });
+
+  /**
+   * Sends a PUT of `size` bytes for `key` without its last byte, waits until the server has written
+   * at least `storedAtLeast` bytes of it to disk, then destroys the connection (an uploader killed
+   * mid-body).
+   */
+  async function cutOffPut(key: string, size: number, storedAtLeast: number): Promise<void> {
+    const url = `${server.endpoint}/${storage.bucket}/${key}`;
+    const req = request(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': size } });
+    req.on('error', () => {});
+    req.write(randomBytes(size - 1));
+    // The files the server writes for the key live next to its `<name>._S3rver_object` file.
+    const folder = dirname(join(dir, storage.bucket, key));
+    const name = key.split('/').at(-1)!;
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const files = await readdir(folder).catch(() => [] as string[]);
+      let stored = 0;
+      for (const f of files.filter((f) => f.startsWith(`${name}._S3rver_object`) && !f.endsWith('.md5'))) {
+        stored = Math.max(stored, await stat(join(folder, f)).then((s) => s.size, () => 0));
+      }
+      if (stored >= storedAtLeast) break;
+      if (Date.now() > until) throw new Error(`the server stored only ${stored} bytes of the upload`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    req.destroy();
+  }
+
+  test('a PUT cut off mid-body leaves the previous object, or nothing, never a truncated one', async () => {
+    const previous = randomBytes(1000);
+    await storage.put('videos/e/checkpoints/00001.bin', previous, { contentType: 'application/octet-stream' });
+    await cutOffPut('videos/e/checkpoints/00001.bin', 8 * 1024 * 1024, 1024 * 1024);
+    assert.deepEqual(await storage.getBuffer('videos/e/checkpoints/00001.bin'), previous, 'the previous object is intact');
+
+    await cutOffPut('videos/e/checkpoints/00002.bin', 8 * 1024 * 1024, 1024 * 1024);
+    await assert.rejects(storage.getBuffer('videos/e/checkpoints/00002.bin'), ObjectNotFoundError);
+    assert.deepEqual(await storage.list('videos/e/'), ['videos/e/checkpoints/00001.bin']);
+
+    // The server drops what it had received (no partial files left next to the objects).
+    const folder = join(dir, storage.bucket, 'videos/e/checkpoints');
+    const until = Date.now() + 30_000;
+    while ((await readdir(folder)).some((f) => !/\._S3rver_(object|object\.md5|metadata\.json)$/.test(f))) {
+      if (Date.now() > until) throw new Error(`partial uploads left behind: ${(await readdir(folder)).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // And a complete PUT after that works as ever.
+    const next = randomBytes(3 * 1024 * 1024);
+    await storage.put('videos/e/checkpoints/00002.bin', next, { contentType: 'application/octet-stream' });
+    assert.deepEqual(await storage.getBuffer('videos/e/checkpoints/00002.bin'), next);
   });
 
   test('a missing bucket is StorageUnavailableError, not a missing object', async () => {
