@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { storageKeys, WorkerHeartbeat, type VideoId } from '@rehyat/contracts';
 import { requestCancel } from '@rehyat/events';
-import { ModelUnavailableError } from '@rehyat/pipeline';
+import { CheckpointFormatError, ModelUnavailableError, decodeCheckpoint } from '@rehyat/pipeline';
 import { InvalidJobError } from '../src/failure.js';
 import { decodeRgbFrames, probeVideo } from '../src/media/index.js';
 import type { GeneratorProvider } from '../src/processors/generate.js';
@@ -152,6 +152,38 @@ describe('worker processor (real Redis, Postgres, S3, ffmpeg; scripted generator
     const events = await h.waitFor(p.video_id, terminal);
     assert.equal(events.at(-1)!.type, 'video.completed');
     assert.deepEqual(gen2.produced, [...Array(total).keys()].slice(shipped), 'resumed after the last checkpoint');
+    await w2.shutdown();
+    await assertSameVideo(h, dir, ref.video_id, p.video_id);
+  });
+
+  it('every checkpoint unreadable (cut off): the resumed job starts over; the video equals an uninterrupted one', async () => {
+    const seconds = 4;
+    const refGen = new ScriptedGenerator(5);
+    const w0 = await h.start(provider(refGen));
+    const ref = await h.submit({ seconds, seed: 123 });
+    await h.waitFor(ref.video_id, terminal);
+    await w0.shutdown();
+
+    const w1 = await h.start(provider(new ScriptedGenerator(30)));
+    const p = await h.submit({ seconds, seed: 123 });
+    await h.waitFor(p.video_id, (ev) => ev.some((e) => e.type === 'video.chunk'));
+    await w1.shutdown();
+    assert.equal(await (await h.queue.getJob(p.video_id))!.getState(), 'waiting');
+    const checkpoints = await h.storage.list(storageKeys.checkpoint(p.video_id, 0).replace(/00000\.bin$/, ''));
+    assert.ok(checkpoints.length >= 1);
+    for (const key of checkpoints) {
+      const whole = await h.storage.getBuffer(key);
+      const cut = whole.subarray(0, Math.floor(whole.length / 2));
+      assert.throws(() => decodeCheckpoint(cut), CheckpointFormatError);
+      await h.storage.put(key, cut, { contentType: 'application/octet-stream' });
+    }
+
+    const gen2 = new ScriptedGenerator(5);
+    const w2 = await h.start(provider(gen2));
+    const events = await h.waitFor(p.video_id, terminal);
+    assert.equal(events.at(-1)!.type, 'video.completed', JSON.stringify(events.at(-1)));
+    const total = gen2.info.plan(seconds).chunks;
+    assert.deepEqual(gen2.produced, [...Array(total).keys()], 'no readable checkpoint: generated from the start');
     await w2.shutdown();
     await assertSameVideo(h, dir, ref.video_id, p.video_id);
   });

@@ -137,19 +137,21 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
   let resumeFrom: Uint8Array | undefined;
   let resumeMode: 'resume' | 'extend' = 'resume';
   // A checkpoint whose upload was cut off can be stored incomplete (not by S3, whose PUT is atomic,
-  // but by simpler stores): fall back to the one before it; later chunks regenerate identically.
-  let own = info.resumable ? await lastCheckpoint(storage, id) : null;
-  while (own !== null && own >= sourceCount && resumeFrom === undefined) {
+  // but by simpler stores): fall back to the one before it (none left: start over); the chunks
+  // after it regenerate identically.
+  for (const own of info.resumable ? await checkpointIndexes(storage, id) : []) {
+    if (own < sourceCount) break;
     const buf = await storage.getBuffer(storageKeys.checkpoint(id, own));
     try {
       decodeCheckpoint(buf);
-      resumeFrom = buf;
-      log.info('resuming after the last checkpoint', { chunk: own });
     } catch (err) {
       if (!(err instanceof CheckpointFormatError)) throw err;
       log.warn('checkpoint unreadable; resuming from the one before', { chunk: own, err: err.message });
-      own = own > sourceCount ? own - 1 : null;
+      continue;
     }
+    resumeFrom = buf;
+    log.info('resuming after the last checkpoint', { chunk: own });
+    break;
   }
   if (resumeFrom === undefined && payload.source?.kind === 'extension') {
     const src = payload.source.video_id;
@@ -304,13 +306,18 @@ async function shipChunk(
 
 /** Index of the newest checkpoint of a video in S3, or null. */
 export async function lastCheckpoint(storage: ObjectStore, id: VideoId): Promise<number | null> {
+  return (await checkpointIndexes(storage, id))[0] ?? null;
+}
+
+/** Indexes of a video's checkpoints in S3, newest first. */
+async function checkpointIndexes(storage: ObjectStore, id: VideoId): Promise<number[]> {
   const prefix = storageKeys.checkpoint(id, 0).replace(/00000\.bin$/, '');
-  let best: number | null = null;
+  const found: number[] = [];
   for (const key of await storage.list(prefix)) {
     const m = /(\d{5})\.bin$/.exec(key);
-    if (m) best = Math.max(best ?? -1, Number(m[1]));
+    if (m) found.push(Number(m[1]));
   }
-  return best;
+  return found.sort((a, b) => b - a);
 }
 
 /**
