@@ -71,6 +71,14 @@ export const ConfigSchema = z.object({
   STALLED_INTERVAL_MS: int(30_000, 1000),
   /** Longest wait for the current chunk on SIGTERM before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10 * 60_000, 1000),
+  /**
+   * Longest wait for the stop after a device-fatal error (job released to BullMQ, sessions
+   * released, connections closed) before the process exits 1 anyway: a broken CUDA context can
+   * hang whatever touches it next. A process still alive at twice this (its main thread stuck in
+   * native code, where no timer fires) is killed with SIGKILL by a watchdog thread.
+   * @defaultValue `15000` (15 s)
+   */
+  DEVICE_FATAL_EXIT_TIMEOUT_MS: int(15_000, 100),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

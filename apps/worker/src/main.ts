@@ -6,6 +6,7 @@ import { createPrismaClient } from '@rehyat/db';
 import { ModelRegistry } from '@rehyat/pipeline';
 import { ObjectStorage } from '@rehyat/storage';
 import { ConfigError, loadConfig } from './config.js';
+import { armExitWatchdog } from './exit-watchdog.js';
 import { createLogger } from './logger.js';
 import { PrismaVideoRepository } from './prisma-video-repository.js';
 import { startWorker } from './worker.js';
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   else log.info('models installed', { models: names });
 
   let stopping = false;
+  let exitCode = 0;
   const worker = await startWorker({
     config,
     repo: new PrismaVideoRepository(prisma),
@@ -52,32 +54,47 @@ async function main(): Promise<void> {
     log,
     onDeviceFatal: (err) => {
       log.error('device-fatal error: exiting so the supervisor restarts the process', { err });
-      void stop(1);
+      // A broken device can hang whatever touches it next (releasing its sessions, even the
+      // driver's teardown at exit): a short bound of its own instead of SHUTDOWN_TIMEOUT_MS, and a
+      // watchdog thread for a main thread stuck in native code, where no timer of ours fires.
+      armExitWatchdog(2 * config!.DEVICE_FATAL_EXIT_TIMEOUT_MS);
+      stop(1, config!.DEVICE_FATAL_EXIT_TIMEOUT_MS, 'device-fatal exit');
     },
   });
 
-  async function stop(code: number): Promise<void> {
+  /**
+   * Stops the worker (release the job, close sessions and connections), then exits with the
+   * largest code asked for; exits anyway once `timeoutMs` has passed. A later call (device fault
+   * during a SIGTERM stop) raises the code and adds its own, possibly shorter, bound.
+   */
+  function stop(code: number, timeoutMs: number, what: string): void {
+    exitCode = Math.max(exitCode, code);
+    process.exitCode = exitCode;
+    const timer = setTimeout(() => {
+      log.error(`${what} timed out; exiting`, { timeoutMs, code: exitCode || 1 });
+      process.exit(exitCode || 1);
+    }, timeoutMs);
+    timer.unref();
     if (stopping) return;
     stopping = true;
-    const timer = setTimeout(() => {
-      log.error('shutdown timed out; exiting');
-      process.exit(code || 1);
-    }, config!.SHUTDOWN_TIMEOUT_MS);
-    timer.unref();
-    try {
-      await worker.shutdown();
-      await registry.close();
-      await prisma.$disconnect();
-    } finally {
-      log.info('worker stopped', { code });
-      process.exit(code);
-    }
+    void (async () => {
+      try {
+        await worker.shutdown();
+        await registry.close();
+        await prisma.$disconnect();
+      } catch (err) {
+        log.error('stopping failed', { err });
+      } finally {
+        log.info('worker stopped', { code: exitCode });
+        process.exit(exitCode);
+      }
+    })();
   }
   process.on('SIGTERM', () => {
     log.info('SIGTERM: finishing the current chunk, then releasing the job');
-    void stop(0);
+    stop(0, config!.SHUTDOWN_TIMEOUT_MS, 'shutdown');
   });
-  process.on('SIGINT', () => void stop(0));
+  process.on('SIGINT', () => stop(0, config!.SHUTDOWN_TIMEOUT_MS, 'shutdown'));
 }
 
 main().catch((err: unknown) => {

@@ -24,6 +24,8 @@ const FAULT = fileURLToPath(new URL('./support/ort-device-fault.ts', import.meta
 interface Spawned {
   child: ChildProcess;
   exit: Promise<number | null>;
+  /** The signal that ended the process, or null when it exited by itself. */
+  signal: Promise<NodeJS.Signals | null>;
   stderr: () => string;
 }
 
@@ -44,8 +46,11 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
   });
   const job = { model: 'rehyat-tiny', width: 32, height: 32, seconds: 3, steps: 3, guidance: 4, seed: 8 };
 
-  /** `faultAtRun`: the ONNX Runtime run (counted over the process) that raises the CUDA error. */
-  function spawnWorker(id: string, faultAtRun?: number): Spawned {
+  /**
+   * `faultAtRun`: the ONNX Runtime run (counted over the process) that raises the CUDA error;
+   * `env`: more environment (e.g. `REHYAT_TEST_ORT_RELEASE_HANGS`, read by the fault file).
+   */
+  function spawnWorker(id: string, faultAtRun?: number, env: Record<string, string> = {}): Spawned {
     const args = ['--import', 'tsx', '--conditions=development', ...(faultAtRun ? ['--import', FAULT] : []), MAIN];
     const child = spawn(process.execPath, args, {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
@@ -56,6 +61,7 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
         WORKER_ID: id,
         LOG_LEVEL: faultAtRun ? 'error' : (process.env.TEST_LOG_LEVEL ?? 'warn'),
         ...(faultAtRun ? { REHYAT_TEST_ORT_FAULT_AT_RUN: String(faultAtRun) } : {}),
+        ...env,
       },
       stdio: ['ignore', 'inherit', 'pipe'],
     });
@@ -65,8 +71,8 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
       err += d.toString();
       if (process.env.TEST_LOG_LEVEL) process.stderr.write(d);
     });
-    const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    return { child, exit, stderr: () => err };
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+    return { child, exit: ended.then(([code]) => code), signal: ended.then(([, signal]) => signal), stderr: () => err };
   }
 
   async function frames(id: VideoId): Promise<Buffer> {
@@ -121,5 +127,26 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: q.video_id } });
     assert.deepEqual([video.status, video.errorCode, video.errorMessage], ['failed', 'device_error', CUDA_FAULT_MESSAGE]);
     assert.equal(await (await h.queue.getJob(q.video_id))!.getState(), 'failed');
+  });
+
+  // Releasing the sessions hangs on the broken device; SHUTDOWN_TIMEOUT_MS (10 min) must not apply.
+  const hangs = { SHUTDOWN_TIMEOUT_MS: '600000', DEVICE_FATAL_EXIT_TIMEOUT_MS: '2000' };
+
+  it('releasing the sessions never settles: the process still exits 1, after DEVICE_FATAL_EXIT_TIMEOUT_MS, the failure recorded', { timeout: 120_000 }, async () => {
+    const w = spawnWorker('faulty-hang', 10, { ...hangs, REHYAT_TEST_ORT_RELEASE_HANGS: 'pending' });
+    const p = await h.submit(job, { attempts: 1 });
+    assert.equal(await w.exit, 1, 'the device-fatal exit code');
+    assert.match(w.stderr(), /"msg":"device-fatal exit timed out; exiting".*"timeoutMs":2000/);
+    const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
+    assert.deepEqual([video.status, video.errorCode], ['failed', 'device_error'], 'recorded before the hang');
+    assert.equal(await (await h.queue.getJob(p.video_id))!.getState(), 'failed');
+  });
+
+  it('the main thread blocked for good in a session release: the watchdog thread kills the process', { timeout: 120_000 }, async () => {
+    const w = spawnWorker('faulty-block', 10, { ...hangs, REHYAT_TEST_ORT_RELEASE_HANGS: 'blocked' });
+    const p = await h.submit(job, { attempts: 1 });
+    assert.equal(await w.signal, 'SIGKILL', 'killed by the watchdog (no timer of the blocked main thread can fire)');
+    const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
+    assert.deepEqual([video.status, video.errorCode], ['failed', 'device_error'], 'recorded before the block');
   });
 });
