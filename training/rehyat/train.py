@@ -1,6 +1,8 @@
 """All training stages of the ReHyAt model, one function each, plus a CLI running them in order.
 
     python3 -m rehyat.train --preset full --out DIR [--budget-scale 1.0]   (run from training/)
+    python3 -m rehyat.train --preset long --out DIR --stages vae,teacher --budget teacher=360 --sched teacher=0:840
+    python3 -m rehyat.train --preset long --out DIR2 --resume DIR/checkpoint.pt --stages teacher ...
 
 Stages (each bounded by a wall-clock budget in seconds, so one device call trains everything):
   vae      causal video autoencoder, L1 + MSE on rendered videos; then latent mean/std.
@@ -55,11 +57,28 @@ class Preset:
     train_shift: float = 3.0
     tc: int = 2
     to: int = 1
+    # stage 2 fine-tunes the student on longer clips than the teacher saw (length generalisation
+    # of the recurrent form); its own latent cache of stage2_frames-frame videos, batch stage2_batch
+    stage2_frames: int = 32
+    stage2_batch: int = 64
+    stage2_cache: int = 0          # 0: reuse the teacher's cache (same clip length)
+    ema: float = 0.0               # EMA decay of the weights that are kept (0: none)
+    compile: bool = False          # torch.compile the DiT for training (CUDA, torch >= 2)
+    # cosine schedule position of a stage resumed across device calls: (offset_s, total_s)
+    sched: Dict[str, tuple] = field(default_factory=dict)
 
 
 def preset(name: str) -> Preset:
     if name == "full":
         return Preset()
+    if name == "long":
+        # the release recipe for several device calls: bigger batch, bigger cache, EMA, compile,
+        # stage 2 on 4 s clips (16 latent frames = 8 chunks)
+        return Preset(dit_batch=128, latent_cache=49152, ema=0.999, compile=True,
+                      stage2_frames=64, stage2_batch=64, stage2_cache=8192,
+                      budgets={"vae": 150, "teacher": 840, "stage1": 60, "stage2": 300, "sweep": 12},
+                      max_steps={"vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 10 ** 9,
+                                 "sweep": 10 ** 9})
     if name == "tiny":
         return Preset(size=32, frames=8,
                       vae=VAEConfig(latent_channels=4, enc_channels=(8, 8, 8, 8), dec_channels=(8, 8, 8, 8)),
@@ -69,8 +88,8 @@ def preset(name: str) -> Preset:
                       vae_batch=2, dit_batch=2, stage1_prompts=2, stage1_steps=2, latent_cache=4,
                       budgets={"vae": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
                       max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
-                      sweep=((1, 0), (2, 1)))
-    raise ValueError(f"unknown preset {name!r} (full|tiny)")
+                      sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2)
+    raise ValueError(f"unknown preset {name!r} (full|long|tiny)")
 
 
 def _amp(device):
@@ -83,28 +102,99 @@ def _lr(base, step, frac, warm=100):
     return base * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def _loop(name, p: Preset, fn, opt, base_lr, log):
-    """Run fn(step) -> loss until the stage's time budget or step cap; cosine LR over time."""
+class EMA:
+    """Exponential moving average of a module's float parameters (kept in float32)."""
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        self.module, self.decay, self.n = module, decay, 0
+        self.params = [q for q in module.parameters()]
+        self.shadow = [q.detach().float().clone() for q in self.params]
+
+    @torch.no_grad()
+    def update(self):
+        self.n += 1
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        cur = [q.detach() for q in self.params]
+        if hasattr(torch, "_foreach_lerp_") and all(q.dtype == torch.float32 for q in cur):
+            torch._foreach_lerp_(self.shadow, cur, 1.0 - d)
+        else:
+            for s_, q in zip(self.shadow, cur):
+                s_.lerp_(q.float(), 1.0 - d)
+
+    @torch.no_grad()
+    def copy_to_module(self):
+        for s_, q in zip(self.shadow, self.params):
+            q.copy_(s_.to(q.dtype))
+
+
+class Forward:
+    """The module, or its torch.compile'd twin (same parameters) for training steps. A compile
+    failure at the first step falls back to eager (logged), so a run never dies of it."""
+
+    def __init__(self, module, want_compile: bool, log=print):
+        self.module, self.compiled, self.log = module, None, log
+        if want_compile and hasattr(torch, "compile") and next(module.parameters()).is_cuda:
+            self.compiled = torch.compile(module)
+
+    def __call__(self, *a, **kw):
+        return (self.compiled or self.module)(*a, **kw)
+
+    def disable(self, err):
+        if self.compiled is None:
+            return False
+        self.log(f"[compile] disabled after error: {type(err).__name__}: {str(err)[:300]}")
+        self.compiled = None
+        return True
+
+
+def _loop(name, p: Preset, fn, opt, base_lr, log, ema: "EMA" = None, fwd: "Forward" = None):
+    """Run fn(step) -> loss until the stage's time budget or step cap; cosine LR over time.
+    A stage split over several device calls keeps one cosine: p.sched[name] = (offset_s, total_s)."""
     t0 = time.time()
     budget, cap = p.budgets[name], p.max_steps[name]
-    step, ema = 0, None
+    offset, total = p.sched.get(name, (0.0, budget))
+    step, ema_loss = 0, None
+    params = [q for g in opt.param_groups for q in g["params"]]
     while step < cap:
-        frac = (time.time() - t0) / budget
-        if frac >= 1.0:
+        el = time.time() - t0
+        if el >= budget:
             break
+        frac = (offset + el) / total
         for g in opt.param_groups:
-            g["lr"] = _lr(base_lr, step, frac if cap > 10 ** 8 else step / cap)
-        loss = fn(step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([q for g in opt.param_groups for q in g["params"]], 1.0)
+            g["lr"] = _lr(base_lr, step, frac if cap > 10 ** 8 else step / cap, warm=100 if offset == 0 else 50)
+        try:
+            loss = fn(step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        except Exception as e:  # noqa: BLE001 - only a compile failure at the first step is retried
+            if step == 0 and fwd is not None and fwd.disable(e):
+                opt.zero_grad(set_to_none=True)
+                continue
+            raise
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        v = float(loss.detach())
-        ema = v if ema is None else 0.98 * ema + 0.02 * v
+        if ema is not None:
+            ema.update()
+        v = float(loss.detach()) if step % 50 == 0 or ema_loss is None else None
+        if v is not None:
+            ema_loss = v if ema_loss is None else 0.8 * ema_loss + 0.2 * v
         if step % 200 == 0:
-            log(f"[{name}] step {step} loss {v:.4f} ema {ema:.4f} t={time.time() - t0:.0f}s")
+            log(f"[{name}] step {step} loss {v:.4f} ema {ema_loss:.4f} t={time.time() - t0:.0f}s")
         step += 1
-    return {"steps": step, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema}
+    if ema is not None:
+        ema.copy_to_module()
+    return {"steps": step, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema_loss,
+            "schedule": [offset, total], "weights": "ema" if ema is not None else "last"}
+
+
+def _adamw(params, lr, device, **kw):
+    if device.type == "cuda":
+        kw["fused"] = True
+    try:
+        return torch.optim.AdamW(params, lr=lr, **kw)
+    except (TypeError, RuntimeError):
+        kw.pop("fused", None)
+        return torch.optim.AdamW(params, lr=lr, **kw)
 
 
 # ---------------------------------------------------------------- stage: VAE
@@ -145,13 +235,14 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
 class LatentCache:
     """Scenes rendered and encoded once; every draw re-phrases its scenes with fresh words."""
 
-    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64):
+    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64, frames: int = None):
         from .world import render, sample_scene
         self.scenes, lat = [], []
+        frames = frames or p.frames
         with torch.no_grad():
             for i in range(0, n, batch):
                 sc = [sample_scene(rng, "exclude") for _ in range(min(batch, n - i))]
-                x = render(sc, p.frames, size=p.size, device=device).permute(0, 4, 1, 2, 3).mul(2).sub(1)
+                x = render(sc, frames, size=p.size, device=device).permute(0, 4, 1, 2, 3).mul(2).sub(1)
                 with _amp(device):
                     lat.append(vae.encode(x).to(torch.bfloat16 if device.type == "cuda" else torch.float32))
                 self.scenes.extend(sc)
@@ -163,11 +254,12 @@ class LatentCache:
         return self.lat[torch.from_numpy(idx).to(self.lat.device)].float(), [describe(self.scenes[i], rng) for i in idx]
 
 
-def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1, cache=None):
+def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None):
+    batch, frames = batch or p.dit_batch, frames or p.frames
     if cache is not None:
-        x0, prompts = cache.draw(rng, p.dit_batch)
+        x0, prompts = cache.draw(rng, batch)
     else:
-        x, prompts = make_batch(rng, p.dit_batch, p.frames, p.size, device)
+        x, prompts = make_batch(rng, batch, frames, p.size, device)
         with torch.no_grad():
             with _amp(device):
                 x0 = vae.encode(x).float()
@@ -187,9 +279,12 @@ def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, 
     teacher.train()
     text.train()
     params = list(teacher.parameters()) + list(text.parameters())
-    opt = torch.optim.AdamW(params, lr=p.teacher_lr, weight_decay=0.01, betas=(0.9, 0.99))
-    m = _loop("teacher", p, lambda _: _fm_loss(teacher, vae, text, tok, p, device, rng, cache=cache), opt,
-              p.teacher_lr, log)
+    opt = _adamw(params, p.teacher_lr, device, weight_decay=0.01, betas=(0.9, 0.99))
+    both = torch.nn.ModuleList([teacher, text])
+    ema = EMA(both, p.ema) if p.ema > 0 else None
+    fwd = Forward(teacher, p.compile, log)
+    m = _loop("teacher", p, lambda _: _fm_loss(fwd, vae, text, tok, p, device, rng, cache=cache), opt,
+              p.teacher_lr, log, ema=ema, fwd=fwd)
     teacher.eval()
     text.eval()
     return m
@@ -276,8 +371,13 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
-    opt = torch.optim.AdamW(student.parameters(), lr=1e-4, weight_decay=0.0)
-    m = _loop("stage2", p, lambda _: _fm_loss(student, vae, text, tok, p, device, rng, cache=cache), opt, 1e-4, log)
+    opt = _adamw(student.parameters(), 1e-4, device, weight_decay=0.0)
+    ema = EMA(student, p.ema) if p.ema > 0 else None
+    fwd = Forward(student, p.compile, log)
+    m = _loop("stage2", p, lambda _: _fm_loss(fwd, vae, text, tok, p, device, rng, cache=cache,
+                                               batch=p.stage2_batch, frames=p.stage2_frames),
+              opt, 1e-4, log, ema=ema, fwd=fwd)
+    m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch})
     student.eval()
     for prm in text.parameters():
         prm.requires_grad_(True)
@@ -286,12 +386,14 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
 
 # ---------------------------------------------------------------- checkpoint
 def save_checkpoint(path, p: Preset, tok, vae, text, teacher, student, metrics):
+    """fp16 weights + configs + tokenizer. ``student`` may be None (a teacher-only checkpoint,
+    written between device calls and resumed with ``--resume``)."""
     half = lambda m: {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu() for k, v in m.state_dict().items()}
     torch.save({"format": 1, "preset": {"size": p.size, "frames": p.frames},
                 "vae_cfg": p.vae.to_dict(), "text_cfg": p.text.to_dict(),
-                "teacher_cfg": teacher.cfg.to_dict(), "student_cfg": student.cfg.to_dict(),
+                "teacher_cfg": teacher.cfg.to_dict(), "student_cfg": student.cfg.to_dict() if student else None,
                 "tokenizer": tok.to_json(), "vae": half(vae), "text": half(text),
-                "teacher": half(teacher), "student": half(student), "metrics": metrics}, path)
+                "teacher": half(teacher), "student": half(student) if student else None, "metrics": metrics}, path)
 
 
 def load_checkpoint(path, device="cpu"):
@@ -305,61 +407,112 @@ def load_checkpoint(path, device="cpu"):
     vae = CausalVideoVAE(VAEConfig(**vcfg))
     text = TextEncoder(TextConfig(**ck["text_cfg"]))
     teacher = DiT(DiTConfig(**ck["teacher_cfg"]))
-    student = DiT(DiTConfig(**{**ck["student_cfg"], "hybrid": False}))
-    sc = ck["student_cfg"]
-    student.to_student(sc["tc"], sc["to"], sc["feature_dim"], sc["feature_hidden"])
+    student = None
+    if ck.get("student") is not None:
+        student = DiT(DiTConfig(**{**ck["student_cfg"], "hybrid": False}))
+        sc = ck["student_cfg"]
+        student.to_student(sc["tc"], sc["to"], sc["feature_dim"], sc["feature_hidden"])
     for m, k in ((vae, "vae"), (text, "text"), (teacher, "teacher"), (student, "student")):
+        if m is None:
+            continue
         m.load_state_dict({n: v.float() if v.is_floating_point() else v for n, v in ck[k].items()})
         m.to(device).eval()
     return ck, tok, vae, text, teacher, student
 
 
 # ---------------------------------------------------------------- all stages
-def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=None) -> dict:
+STAGES = ("vae", "teacher", "sweep", "stage1", "stage2")
+
+
+def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=None, stages=STAGES,
+            resume: str = None) -> dict:
+    """Run ``stages`` in order. With ``resume`` (a checkpoint of an earlier call), its VAE, text
+    encoder and teacher are loaded and training continues from them: a long recipe can be split
+    over several device calls (vae,teacher | teacher | sweep,stage1,stage2)."""
+    unknown = [x for x in stages if x not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stages {unknown} (known: {', '.join(STAGES)})")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     os.makedirs(out_dir, exist_ok=True)
-    tok = Tokenizer(max_len=p.text.max_len)
-    p.text.vocab_size = tok.vocab_size
-    p.dit.hybrid = False
-    vae = CausalVideoVAE(p.vae).to(device)
-    text = TextEncoder(p.text).to(device)
-    teacher = DiT(copy.deepcopy(p.dit)).to(device)
-    metrics = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
-               "torch": torch.__version__}
+    if resume:
+        ck, tok, vae, text, teacher, _ = load_checkpoint(resume, device)
+        metrics = dict(ck.get("metrics") or {})
+        metrics.pop("eval", None)
+        p.text = TextConfig(**ck["text_cfg"])
+        p.dit = copy.deepcopy(teacher.cfg)
+    else:
+        if "vae" not in stages:
+            raise ValueError("without --resume the stages must start with vae")
+        tok = Tokenizer(max_len=p.text.max_len)
+        p.text.vocab_size = tok.vocab_size
+        p.dit.hybrid = False
+        vae = CausalVideoVAE(p.vae).to(device)
+        text = TextEncoder(p.text).to(device)
+        teacher = DiT(copy.deepcopy(p.dit)).to(device)
+        metrics = {}
+    metrics.update({"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+                    "torch": torch.__version__})
+    calls = metrics.setdefault("calls", [])
     t_start = time.time()
-    metrics["vae"] = train_vae(vae, p, device, rng, log)
+    if "vae" in stages:
+        metrics["vae"] = train_vae(vae, p, device, rng, log)
     for prm in vae.parameters():
         prm.requires_grad_(False)
-    t_cache = time.time()
-    cache = LatentCache(vae, p, device, rng, p.latent_cache) if p.latent_cache else None
-    metrics["latent_cache"] = {"videos": p.latent_cache, "seconds": round(time.time() - t_cache, 1)}
-    metrics["teacher"] = train_teacher(teacher, text, vae, tok, p, device, rng, log, cache)
-    student = copy.deepcopy(teacher)
-    student.cfg = copy.deepcopy(teacher.cfg)
-    student.to_student(p.tc, p.to)
-    student.to(device)
-    acts = collect_activations(teacher, text, tok, p, device, rng)
-    sweep = {}
-    for tc, to in p.sweep:  # measure the distillation error of other (Tc, To) choices
-        cand = copy.deepcopy(teacher)
-        cand.cfg = copy.deepcopy(teacher.cfg)
-        cand.to_student(tc, to).to(device)
-        r = distill_stage1(cand, acts, p, device, log, stage="sweep")
-        sweep[f"Tc{tc}_To{to}"] = {"mean_block_l1": round(sum(r["block_l1_after"]) / len(r["block_l1_after"]), 5),
-                                   "steps": r["steps"]}
-        del cand
-    metrics["tc_to_sweep"] = sweep
-    metrics["stage1"] = distill_stage1(student, acts, p, device, log)
-    stage1_student = copy.deepcopy(student)
-    metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, cache)
-    metrics["stage2"]["block_l1_after"] = block_errors(student, acts)
-    del acts
-    metrics["train_seconds"] = round(time.time() - t_start, 1)
+    vae.eval()
+    cache = None
+    if "teacher" in stages or ("stage2" in stages and not p.stage2_cache):
+        t_cache = time.time()
+        cache = LatentCache(vae, p, device, rng, p.latent_cache) if p.latent_cache else None
+        metrics["latent_cache"] = {"videos": p.latent_cache, "frames": p.frames,
+                                   "seconds": round(time.time() - t_cache, 1)}
+    if "teacher" in stages:
+        r = train_teacher(teacher, text, vae, tok, p, device, rng, log, cache)
+        prev = metrics.get("teacher")
+        if resume and prev:  # one stage over several calls: keep every segment, sum steps / seconds
+            segs = prev.get("segments", [dict(prev)]) + [r]
+            r = {**r, "steps": sum(x["steps"] for x in segs), "seconds": round(sum(x["seconds"] for x in segs), 1),
+                 "segments": segs}
+        metrics["teacher"] = r
+    student = stage1_student = None
+    if any(x in stages for x in ("sweep", "stage1", "stage2")):
+        teacher.eval()
+        text.eval()
+        student = copy.deepcopy(teacher)
+        student.cfg = copy.deepcopy(teacher.cfg)
+        student.to_student(p.tc, p.to)
+        student.to(device)
+        acts = collect_activations(teacher, text, tok, p, device, rng)
+        if "sweep" in stages:
+            sweep = {}
+            for tc, to in p.sweep:  # measure the distillation error of other (Tc, To) choices
+                cand = copy.deepcopy(teacher)
+                cand.cfg = copy.deepcopy(teacher.cfg)
+                cand.to_student(tc, to).to(device)
+                r = distill_stage1(cand, acts, p, device, log, stage="sweep")
+                sweep[f"Tc{tc}_To{to}"] = {"mean_block_l1": round(sum(r["block_l1_after"]) / len(r["block_l1_after"]), 5),
+                                           "steps": r["steps"], "seconds": r["seconds"]}
+                del cand
+            metrics["tc_to_sweep"] = sweep
+        if "stage1" in stages:
+            metrics["stage1"] = distill_stage1(student, acts, p, device, log)
+        stage1_student = copy.deepcopy(student)
+        if "stage2" in stages:
+            s2cache = cache
+            if p.stage2_cache:
+                t_cache = time.time()
+                s2cache = LatentCache(vae, p, device, rng, p.stage2_cache, frames=p.stage2_frames)
+                metrics["stage2_cache"] = {"videos": p.stage2_cache, "frames": p.stage2_frames,
+                                           "seconds": round(time.time() - t_cache, 1)}
+            metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache)
+            metrics["stage2"]["block_l1_after"] = block_errors(student, acts)
+        del acts
+    calls.append({"stages": list(stages), "seconds": round(time.time() - t_start, 1)})
+    metrics["train_seconds"] = round(sum(c["seconds"] for c in calls), 1)
     save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), p, tok, vae, text, teacher, student, metrics)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
-    if eval_fn is not None:
+    if eval_fn is not None and student is not None:
         metrics["eval"] = eval_fn(tok, vae, text, teacher, stage1_student, student, device, log)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
@@ -372,12 +525,25 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget-scale", type=float, default=1.0)
+    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES))
+    ap.add_argument("--resume", default=None, help="checkpoint of an earlier call to continue from")
+    ap.add_argument("--budget", action="append", default=[], metavar="STAGE=SECONDS",
+                    help="override one stage's wall-clock budget (after --budget-scale)")
+    ap.add_argument("--sched", action="append", default=[], metavar="STAGE=OFFSET:TOTAL",
+                    help="position of this call's part of a stage on its cosine schedule, in seconds")
     ap.add_argument("--eval", action="store_true", help="run training/eval after training")
     ap.add_argument("--deadline-s", type=float, default=0.0,
                     help="evaluation skips what would start later than this many seconds after launch")
     a = ap.parse_args(argv)
     p = preset(a.preset)
     p.budgets = {k: v * a.budget_scale for k, v in p.budgets.items()}
+    for kv in a.budget:
+        k, v = kv.split("=")
+        p.budgets[k] = float(v)
+    for kv in a.sched:
+        k, v = kv.split("=")
+        off, tot = v.split(":")
+        p.sched[k] = (float(off), float(tot))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -387,7 +553,8 @@ def main(argv=None):
         from .eval.run import eval_models
         deadline = time.time() + a.deadline_s if a.deadline_s > 0 else None
         eval_fn = lambda *args: eval_models(*args, preset_name=a.preset, deadline=deadline)
-    m = run_all(p, a.out, device, a.seed, log=lambda s: print(s, flush=True), eval_fn=eval_fn)
+    m = run_all(p, a.out, device, a.seed, log=lambda s: print(s, flush=True), eval_fn=eval_fn,
+                stages=tuple(x for x in a.stages.split(",") if x), resume=a.resume)
     print(json.dumps({k: v for k, v in m.items() if k != "eval"}, indent=1))
 
 

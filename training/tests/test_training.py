@@ -27,3 +27,48 @@ def test_eval_runs_on_tiny_models(tmp_path):
     for k in ("color", "shape", "background", "motion", "flicker", "boundary_ratio", "psnr_vs_teacher_db"):
         assert k in r
     assert res["ground_truth"]["in_distribution"]["background"] >= 50.0
+
+
+def test_a_recipe_split_over_calls_resumes_from_the_teacher_checkpoint(tmp_path):
+    p = train.preset("tiny")
+    m1 = train.run_all(p, str(tmp_path / "a"), torch.device("cpu"), seed=0, log=lambda s: None,
+                       stages=("vae", "teacher"))
+    assert "stage2" not in m1
+    ck, _, _, _, teacher, student = train.load_checkpoint(str(tmp_path / "a" / "checkpoint.pt"))
+    assert student is None and ck["student"] is None
+    p2 = train.preset("tiny")
+    m2 = train.run_all(p2, str(tmp_path / "b"), torch.device("cpu"), seed=1, log=lambda s: None,
+                       stages=("teacher",), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    assert m2["teacher"]["steps"] == 2 and len(m2["teacher"]["segments"]) == 2
+    assert m2["vae"] == m1["vae"]  # carried over from the first call
+    p3 = train.preset("tiny")
+    m3 = train.run_all(p3, str(tmp_path / "c"), torch.device("cpu"), seed=2, log=lambda s: None,
+                       stages=("stage1", "stage2"), resume=str(tmp_path / "b" / "checkpoint.pt"))
+    assert m3["stage2"]["steps"] == 1 and m3["stage2"]["clip_frames"] == p3.stage2_frames
+    assert len(m3["calls"]) == 3
+    _, _, _, _, teacher3, student3 = train.load_checkpoint(str(tmp_path / "c" / "checkpoint.pt"))
+    assert student3.cfg.hybrid
+    # the teacher is the resumed one, untouched by the student stages
+    ref = train.load_checkpoint(str(tmp_path / "b" / "checkpoint.pt"))[4]
+    for a, b in zip(teacher3.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_unknown_stage_or_missing_resume_is_a_clear_error(tmp_path):
+    import pytest
+    with pytest.raises(ValueError, match="unknown stages"):
+        train.run_all(train.preset("tiny"), str(tmp_path), torch.device("cpu"), stages=("teacher", "nope"))
+    with pytest.raises(ValueError, match="must start with vae"):
+        train.run_all(train.preset("tiny"), str(tmp_path), torch.device("cpu"), stages=("teacher",))
+
+
+def test_ema_keeps_an_average_of_the_weights():
+    lin = torch.nn.Linear(2, 2)
+    ema = train.EMA(lin, 0.5)
+    w0 = lin.weight.detach().clone()
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    ema.update()
+    ema.copy_to_module()
+    d = min(0.5, 2 / 11)
+    assert torch.allclose(lin.weight, w0 + (1 - d) * 1.0)
