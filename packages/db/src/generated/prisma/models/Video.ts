@@ -77,6 +77,9 @@ export type VideoMinAggregateOutputType = {
   sourceKind: $Enums.VideoSourceKind | null
   errorCode: string | null
   errorMessage: string | null
+  lastErrorCode: string | null
+  lastErrorMessage: string | null
+  lastErrorAt: Date | null
   chunksTotal: number | null
   chunksDone: number | null
   framesTotal: number | null
@@ -111,6 +114,9 @@ export type VideoMaxAggregateOutputType = {
   sourceKind: $Enums.VideoSourceKind | null
   errorCode: string | null
   errorMessage: string | null
+  lastErrorCode: string | null
+  lastErrorMessage: string | null
+  lastErrorAt: Date | null
   chunksTotal: number | null
   chunksDone: number | null
   framesTotal: number | null
@@ -145,6 +151,9 @@ export type VideoCountAggregateOutputType = {
   sourceKind: number
   errorCode: number
   errorMessage: number
+  lastErrorCode: number
+  lastErrorMessage: number
+  lastErrorAt: number
   chunksTotal: number
   chunksDone: number
   framesTotal: number
@@ -213,6 +222,9 @@ export type VideoMinAggregateInputType = {
   sourceKind?: true
   errorCode?: true
   errorMessage?: true
+  lastErrorCode?: true
+  lastErrorMessage?: true
+  lastErrorAt?: true
   chunksTotal?: true
   chunksDone?: true
   framesTotal?: true
@@ -247,6 +259,9 @@ export type VideoMaxAggregateInputType = {
   sourceKind?: true
   errorCode?: true
   errorMessage?: true
+  lastErrorCode?: true
+  lastErrorMessage?: true
+  lastErrorAt?: true
   chunksTotal?: true
   chunksDone?: true
   framesTotal?: true
@@ -281,6 +296,9 @@ export type VideoCountAggregateInputType = {
   sourceKind?: true
   errorCode?: true
   errorMessage?: true
+  lastErrorCode?: true
+  lastErrorMessage?: true
+  lastErrorAt?: true
   chunksTotal?: true
   chunksDone?: true
   framesTotal?: true
@@ -402,6 +420,9 @@ export type VideoGroupByOutputType = {
   sourceKind: $Enums.VideoSourceKind | null
   errorCode: string | null
   errorMessage: string | null
+  lastErrorCode: string | null
+  lastErrorMessage: string | null
+  lastErrorAt: Date | null
   chunksTotal: number
   chunksDone: number
   framesTotal: number | null
@@ -459,6 +480,9 @@ export type VideoWhereInput = {
   sourceKind?: Prisma.EnumVideoSourceKindNullableFilter<"Video"> | $Enums.VideoSourceKind | null
   errorCode?: Prisma.StringNullableFilter<"Video"> | string | null
   errorMessage?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorCode?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorMessage?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   chunksTotal?: Prisma.IntFilter<"Video"> | number
   chunksDone?: Prisma.IntFilter<"Video"> | number
   framesTotal?: Prisma.IntNullableFilter<"Video"> | number | null
@@ -496,6 +520,9 @@ export type VideoOrderByWithRelationInput = {
   sourceKind?: Prisma.SortOrderInput | Prisma.SortOrder
   errorCode?: Prisma.SortOrderInput | Prisma.SortOrder
   errorMessage?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastErrorCode?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastErrorMessage?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastErrorAt?: Prisma.SortOrderInput | Prisma.SortOrder
   chunksTotal?: Prisma.SortOrder
   chunksDone?: Prisma.SortOrder
   framesTotal?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -536,6 +563,9 @@ export type VideoWhereUniqueInput = Prisma.AtLeast<{
   sourceKind?: Prisma.EnumVideoSourceKindNullableFilter<"Video"> | $Enums.VideoSourceKind | null
   errorCode?: Prisma.StringNullableFilter<"Video"> | string | null
   errorMessage?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorCode?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorMessage?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   chunksTotal?: Prisma.IntFilter<"Video"> | number
   chunksDone?: Prisma.IntFilter<"Video"> | number
   framesTotal?: Prisma.IntNullableFilter<"Video"> | number | null
@@ -573,6 +603,9 @@ export type VideoOrderByWithAggregationInput = {
   sourceKind?: Prisma.SortOrderInput | Prisma.SortOrder
   errorCode?: Prisma.SortOrderInput | Prisma.SortOrder
   errorMessage?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastErrorCode?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastErrorMessage?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastErrorAt?: Prisma.SortOrderInput | Prisma.SortOrder
   chunksTotal?: Prisma.SortOrder
   chunksDone?: Prisma.SortOrder
   framesTotal?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -615,6 +648,9 @@ export type VideoScalarWhereWithAggregatesInput = {
   sourceKind?: Prisma.EnumVideoSourceKindNullableWithAggregatesFilter<"Video"> | $Enums.VideoSourceKind | null
   errorCode?: Prisma.StringNullableWithAggregatesFilter<"Video"> | string | null
   errorMessage?: Prisma.StringNullableWithAggregatesFilter<"Video"> | string | null
+  lastErrorCode?: Prisma.StringNullableWithAggregatesFilter<"Video"> | string | null
+  lastErrorMessage?: Prisma.StringNullableWithAggregatesFilter<"Video"> | string | null
+  lastErrorAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Video"> | Date | string | null
   chunksTotal?: Prisma.IntWithAggregatesFilter<"Video"> | number
   chunksDone?: Prisma.IntWithAggregatesFilter<"Video"> | number
   framesTotal?: Prisma.IntNullableWithAggregatesFilter<"Video"> | number | null
@@ -648,6 +684,9 @@ export type VideoCreateInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -685,6 +724,9 @@ export type VideoUncheckedCreateInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -720,6 +762,9 @@ export type VideoUpdateInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -757,6 +802,9 @@ export type VideoUncheckedUpdateInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -793,6 +841,9 @@ export type VideoCreateManyInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -826,6 +877,9 @@ export type VideoUpdateManyMutationInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -860,6 +914,9 @@ export type VideoUncheckedUpdateManyInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -904,6 +961,9 @@ export type VideoCountOrderByAggregateInput = {
   sourceKind?: Prisma.SortOrder
   errorCode?: Prisma.SortOrder
   errorMessage?: Prisma.SortOrder
+  lastErrorCode?: Prisma.SortOrder
+  lastErrorMessage?: Prisma.SortOrder
+  lastErrorAt?: Prisma.SortOrder
   chunksTotal?: Prisma.SortOrder
   chunksDone?: Prisma.SortOrder
   framesTotal?: Prisma.SortOrder
@@ -954,6 +1014,9 @@ export type VideoMaxOrderByAggregateInput = {
   sourceKind?: Prisma.SortOrder
   errorCode?: Prisma.SortOrder
   errorMessage?: Prisma.SortOrder
+  lastErrorCode?: Prisma.SortOrder
+  lastErrorMessage?: Prisma.SortOrder
+  lastErrorAt?: Prisma.SortOrder
   chunksTotal?: Prisma.SortOrder
   chunksDone?: Prisma.SortOrder
   framesTotal?: Prisma.SortOrder
@@ -988,6 +1051,9 @@ export type VideoMinOrderByAggregateInput = {
   sourceKind?: Prisma.SortOrder
   errorCode?: Prisma.SortOrder
   errorMessage?: Prisma.SortOrder
+  lastErrorCode?: Prisma.SortOrder
+  lastErrorMessage?: Prisma.SortOrder
+  lastErrorAt?: Prisma.SortOrder
   chunksTotal?: Prisma.SortOrder
   chunksDone?: Prisma.SortOrder
   framesTotal?: Prisma.SortOrder
@@ -1152,6 +1218,9 @@ export type VideoCreateWithoutOwnerInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1187,6 +1256,9 @@ export type VideoUncheckedCreateWithoutOwnerInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1252,6 +1324,9 @@ export type VideoScalarWhereInput = {
   sourceKind?: Prisma.EnumVideoSourceKindNullableFilter<"Video"> | $Enums.VideoSourceKind | null
   errorCode?: Prisma.StringNullableFilter<"Video"> | string | null
   errorMessage?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorCode?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorMessage?: Prisma.StringNullableFilter<"Video"> | string | null
+  lastErrorAt?: Prisma.DateTimeNullableFilter<"Video"> | Date | string | null
   chunksTotal?: Prisma.IntFilter<"Video"> | number
   chunksDone?: Prisma.IntFilter<"Video"> | number
   framesTotal?: Prisma.IntNullableFilter<"Video"> | number | null
@@ -1285,6 +1360,9 @@ export type VideoCreateWithoutChunksInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1321,6 +1399,9 @@ export type VideoUncheckedCreateWithoutChunksInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1371,6 +1452,9 @@ export type VideoUpdateWithoutChunksInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1407,6 +1491,9 @@ export type VideoUncheckedUpdateWithoutChunksInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1441,6 +1528,9 @@ export type VideoCreateWithoutIdempotencyRecordsInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1477,6 +1567,9 @@ export type VideoUncheckedCreateWithoutIdempotencyRecordsInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1527,6 +1620,9 @@ export type VideoUpdateWithoutIdempotencyRecordsInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1563,6 +1659,9 @@ export type VideoUncheckedUpdateWithoutIdempotencyRecordsInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1597,6 +1696,9 @@ export type VideoCreateManyOwnerInput = {
   sourceKind?: $Enums.VideoSourceKind | null
   errorCode?: string | null
   errorMessage?: string | null
+  lastErrorCode?: string | null
+  lastErrorMessage?: string | null
+  lastErrorAt?: Date | string | null
   chunksTotal: number
   chunksDone?: number
   framesTotal?: number | null
@@ -1630,6 +1732,9 @@ export type VideoUpdateWithoutOwnerInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1665,6 +1770,9 @@ export type VideoUncheckedUpdateWithoutOwnerInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1700,6 +1808,9 @@ export type VideoUncheckedUpdateManyWithoutOwnerInput = {
   sourceKind?: Prisma.NullableEnumVideoSourceKindFieldUpdateOperationsInput | $Enums.VideoSourceKind | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastErrorAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   chunksTotal?: Prisma.IntFieldUpdateOperationsInput | number
   chunksDone?: Prisma.IntFieldUpdateOperationsInput | number
   framesTotal?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
@@ -1774,6 +1885,9 @@ export type VideoSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   sourceKind?: boolean
   errorCode?: boolean
   errorMessage?: boolean
+  lastErrorCode?: boolean
+  lastErrorMessage?: boolean
+  lastErrorAt?: boolean
   chunksTotal?: boolean
   chunksDone?: boolean
   framesTotal?: boolean
@@ -1812,6 +1926,9 @@ export type VideoSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   sourceKind?: boolean
   errorCode?: boolean
   errorMessage?: boolean
+  lastErrorCode?: boolean
+  lastErrorMessage?: boolean
+  lastErrorAt?: boolean
   chunksTotal?: boolean
   chunksDone?: boolean
   framesTotal?: boolean
@@ -1847,6 +1964,9 @@ export type VideoSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   sourceKind?: boolean
   errorCode?: boolean
   errorMessage?: boolean
+  lastErrorCode?: boolean
+  lastErrorMessage?: boolean
+  lastErrorAt?: boolean
   chunksTotal?: boolean
   chunksDone?: boolean
   framesTotal?: boolean
@@ -1882,6 +2002,9 @@ export type VideoSelectScalar = {
   sourceKind?: boolean
   errorCode?: boolean
   errorMessage?: boolean
+  lastErrorCode?: boolean
+  lastErrorMessage?: boolean
+  lastErrorAt?: boolean
   chunksTotal?: boolean
   chunksDone?: boolean
   framesTotal?: boolean
@@ -1897,7 +2020,7 @@ export type VideoSelectScalar = {
   webhookUrl?: boolean
 }
 
-export type VideoOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "ownerId" | "status" | "progress" | "prompt" | "model" | "seconds" | "size" | "width" | "height" | "seed" | "steps" | "guidance" | "shift" | "sourceVideoId" | "sourceKind" | "errorCode" | "errorMessage" | "chunksTotal" | "chunksDone" | "framesTotal" | "durationSeconds" | "gpuMs" | "workerId" | "cancelRequestedAt" | "createdAt" | "startedAt" | "completedAt" | "expiresAt" | "updatedAt" | "webhookUrl", ExtArgs["result"]["video"]>
+export type VideoOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "ownerId" | "status" | "progress" | "prompt" | "model" | "seconds" | "size" | "width" | "height" | "seed" | "steps" | "guidance" | "shift" | "sourceVideoId" | "sourceKind" | "errorCode" | "errorMessage" | "lastErrorCode" | "lastErrorMessage" | "lastErrorAt" | "chunksTotal" | "chunksDone" | "framesTotal" | "durationSeconds" | "gpuMs" | "workerId" | "cancelRequestedAt" | "createdAt" | "startedAt" | "completedAt" | "expiresAt" | "updatedAt" | "webhookUrl", ExtArgs["result"]["video"]>
 export type VideoInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   owner?: boolean | Prisma.ApiKeyDefaultArgs<ExtArgs>
   chunks?: boolean | Prisma.Video$chunksArgs<ExtArgs>
@@ -1952,6 +2075,13 @@ export type $VideoPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
     sourceKind: $Enums.VideoSourceKind | null
     errorCode: string | null
     errorMessage: string | null
+    /**
+     * Error of the latest failed generation attempt, retried or final (the API's `last_error`;
+     * `errorCode`/`errorMessage` are set only once the video failed). Kept after a later attempt succeeds.
+     */
+    lastErrorCode: string | null
+    lastErrorMessage: string | null
+    lastErrorAt: Date | null
     chunksTotal: number
     chunksDone: number
     framesTotal: number | null
@@ -2418,6 +2548,9 @@ export interface VideoFieldRefs {
   readonly sourceKind: Prisma.FieldRef<"Video", 'VideoSourceKind'>
   readonly errorCode: Prisma.FieldRef<"Video", 'String'>
   readonly errorMessage: Prisma.FieldRef<"Video", 'String'>
+  readonly lastErrorCode: Prisma.FieldRef<"Video", 'String'>
+  readonly lastErrorMessage: Prisma.FieldRef<"Video", 'String'>
+  readonly lastErrorAt: Prisma.FieldRef<"Video", 'DateTime'>
   readonly chunksTotal: Prisma.FieldRef<"Video", 'Int'>
   readonly chunksDone: Prisma.FieldRef<"Video", 'Int'>
   readonly framesTotal: Prisma.FieldRef<"Video", 'Int'>
