@@ -56,9 +56,18 @@ export class PrismaVideoRepository implements VideoRepository {
   }
 
   async fail(id: string, code: FailureCode, message: string): Promise<void> {
+    const now = new Date();
+    const text = message.slice(0, 2000);
     await this.db.video.updateMany({
       where: { id, status: { in: ['queued', 'in_progress'] } },
-      data: { status: 'failed', errorCode: code, errorMessage: message.slice(0, 2000), completedAt: new Date() },
+      data: { status: 'failed', errorCode: code, errorMessage: text, completedAt: now, lastErrorCode: code, lastErrorMessage: text, lastErrorAt: now },
+    });
+  }
+
+  async recordAttemptError(id: string, code: FailureCode, message: string): Promise<void> {
+    await this.db.video.updateMany({
+      where: { id, status: { in: ['queued', 'in_progress'] } },
+      data: { lastErrorCode: code, lastErrorMessage: message.slice(0, 2000), lastErrorAt: new Date() },
     });
   }
 

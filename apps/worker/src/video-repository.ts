@@ -32,6 +32,12 @@ export interface VideoRepository {
   /** Adds compute time (usage) to the video. */
   addGpuMs(id: string, ms: number): Promise<void>;
   complete(id: string, opts: { durationSeconds: number; framesTotal: number }): Promise<void>;
+  /** status `failed` with the error; also the latest attempt's error (`lastError*`). */
   fail(id: string, code: FailureCode, message: string): Promise<void>;
+  /**
+   * The error of a failed attempt that will be retried: `lastError*` only; the status stays (the
+   * video is not failed while attempts are left).
+   */
+  recordAttemptError(id: string, code: FailureCode, message: string): Promise<void>;
   cancel(id: string): Promise<void>;
 }

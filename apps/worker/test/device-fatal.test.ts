@@ -104,6 +104,7 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
     assert.ok(['delayed', 'waiting'].includes(await attempt!.getState()), 'and the job waits for another worker');
     const during = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id }, include: { chunks: true } });
     assert.equal(during.status, 'in_progress', 'attempts left: the video is not failed');
+    assert.deepEqual([during.errorCode, during.lastErrorCode, during.lastErrorMessage], [null, 'device_error', CUDA_FAULT_MESSAGE], 'the attempt\'s error is on the row');
     assert.ok(during.chunks.length >= 1 && during.chunks.length < during.chunksTotal, `${during.chunks.length} chunks shipped before the fault`);
 
     const w1 = spawnWorker('clean-1');

@@ -72,6 +72,17 @@ class FaultingGenerator extends ScriptedGenerator {
   }
 }
 
+/** Fails once, after shipping its first chunk, with an error the classifier retries; then works. */
+class FailsOnceGenerator extends ScriptedGenerator {
+  failures = 0;
+  override async *generate(...args: Parameters<ScriptedGenerator['generate']>) {
+    for await (const chunk of super.generate(...args)) {
+      yield chunk;
+      if (this.failures++ === 0) throw new Error('connect ECONNRESET 127.0.0.1:6379');
+    }
+  }
+}
+
 describe('device-fatal failure in the processor (real Redis, Postgres, S3; generator double)', () => {
   let h: Harness;
   before(async () => {
@@ -98,6 +109,32 @@ describe('device-fatal failure in the processor (real Redis, Postgres, S3; gener
     assert.equal((fatal[0] as Error).message, CUDA_FAULT_MESSAGE);
     const job = await h.queue.getJob(p.video_id);
     assert.equal(await job!.getState(), 'failed');
+    await w.shutdown();
+  });
+
+  it('a retried attempt: the video stays in progress with the attempt\'s error as last error; kept once it completes', async () => {
+    const gen = new FailsOnceGenerator(5);
+    const w = await h.start({ get: async () => gen });
+    const p = await h.submit({ seconds: 2 }, { attempts: 2, backoff: { type: 'fixed', delay: 60_000 } });
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const j = await h.queue.getJob(p.video_id);
+      if (j && j.attemptsMade === 1 && (await j.getState()) === 'delayed') break;
+      if (Date.now() > end) throw new Error('the attempt did not fail into its backoff');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const during = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
+    assert.deepEqual(
+      [during.status, during.errorCode, during.errorMessage, during.lastErrorCode, during.lastErrorMessage],
+      ['in_progress', null, null, 'internal_error', 'connect ECONNRESET 127.0.0.1:6379'],
+    );
+    assert.ok(during.lastErrorAt);
+    assert.ok(!(await h.events(p.video_id)).some((e) => e.type === 'video.failed'));
+
+    await (await h.queue.getJob(p.video_id))!.promote();
+    assert.equal((await h.waitFor(p.video_id, terminal)).at(-1)!.type, 'video.completed');
+    const done = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
+    assert.deepEqual([done.status, done.errorCode, done.lastErrorCode], ['completed', null, 'internal_error']);
     await w.shutdown();
   });
 });

@@ -74,6 +74,10 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
     const during = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
     assert.equal(during.status, 'in_progress', 'a transient failure with attempts left does not fail the video');
     assert.equal(during.errorCode, null);
+    // ... but the row says why the attempt failed (the API's last_error).
+    assert.equal(during.lastErrorCode, 'storage_unavailable');
+    assert.match(during.lastErrorMessage ?? '', S3_FAILURE);
+    assert.ok(during.lastErrorAt);
     assert.ok(!(await h.events(p.video_id)).some((e) => e.type === 'video.failed'));
 
     await h.restartS3();
@@ -84,6 +88,7 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
     assert.ok(done!.attemptsMade >= 2, `attempts made: ${done!.attemptsMade}`);
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id }, include: { chunks: true } });
     assert.deepEqual([video.status, video.errorCode, video.chunksDone, video.chunks.length], ['completed', null, video.chunksTotal, video.chunksTotal]);
+    assert.equal(video.lastErrorCode, 'storage_unavailable', 'the retried attempt\'s error stays on record');
     // Every chunk announced (one whose checkpoint upload hit the outage is regenerated, same bytes).
     const announced = new Set(events.filter((e) => e.type === 'video.chunk').map((e) => (e.data as { index: number }).index));
     assert.deepEqual([...announced].sort((a, b) => a - b), [...Array(video.chunksTotal).keys()]);

@@ -91,6 +91,8 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps) {
       const last = !f.retryable || job.attemptsMade + 1 >= attempts;
       log.error('generation failed', { kind: f.kind, code: f.code, retry: !last, err });
       if (last) await failVideo(deps, id, f.code, f.message).catch((e: unknown) => log.error('could not record the failure', { err: e }));
+      // Attempts left: the video stays in progress, but its row shows why this attempt failed.
+      else await deps.repo.recordAttemptError(id, f.code, f.message).catch((e: unknown) => log.error('could not record the attempt error', { err: e }));
       if (f.kind === 'device') deps.onDeviceFatal(err);
       if (!f.retryable) throw new UnrecoverableError(f.message);
       throw err;
