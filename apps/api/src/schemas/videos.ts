@@ -53,6 +53,9 @@ export const ContentQuery = z.strictObject({
 
 export const VideoError = z.object({ code: z.string(), message: z.string() });
 
+/** Ours: a failed generation attempt's error (`at`: Unix seconds); see `Video.last_error`. */
+export const VideoAttemptError = z.object({ code: z.string(), message: z.string(), at: z.number().int() });
+
 export const VideoChunk = z.object({
   index: z.number().int().min(0),
   /** Signed URL of the chunk's fMP4 media segment. */
@@ -98,6 +101,11 @@ export const Video = z
     playlist_url: z.string(),
     usage: VideoUsage,
     cancel_requested_at: z.number().int().nullable(),
+    /**
+     * The latest failed attempt's error, also while a retry is pending (`status` stays `queued` or
+     * `in_progress`; `error` is set only once the video failed). Kept after a later attempt succeeds.
+     */
+    last_error: VideoAttemptError.nullable(),
   })
   .meta({ id: 'Video' });
 export type Video = z.infer<typeof Video>;

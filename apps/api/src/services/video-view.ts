@@ -9,7 +9,10 @@ export interface PlaybackUrls {
   playlist(videoId: string): string;
 }
 
-export type VideoRowWithChunks = VideoRow & { chunks: Pick<ChunkRow, 'index' | 'durationSeconds' | 'frames'>[] };
+/** The last-error columns may be left out (null): a row built for a video just created has none. */
+type LastErrorColumns = 'lastErrorCode' | 'lastErrorMessage' | 'lastErrorAt';
+export type VideoRowWithChunks = Omit<VideoRow, LastErrorColumns> &
+  Partial<Pick<VideoRow, LastErrorColumns>> & { chunks: Pick<ChunkRow, 'index' | 'durationSeconds' | 'frames'>[] };
 
 export interface VideoViewOptions {
   urls: PlaybackUrls;
@@ -57,5 +60,8 @@ export function toVideo(row: VideoRowWithChunks, queuePosition: number | null, o
       seconds: row.durationSeconds ?? chunks.reduce((n, c) => n + c.durationSeconds, 0),
     },
     cancel_requested_at: unix(row.cancelRequestedAt),
+    last_error: row.lastErrorCode
+      ? { code: row.lastErrorCode, message: row.lastErrorMessage ?? row.lastErrorCode, at: unix(row.lastErrorAt ?? row.updatedAt)! }
+      : null,
   };
 }
