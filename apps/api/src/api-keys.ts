@@ -27,3 +27,16 @@ export function generateApiKey(): NewApiKey {
 export function hashApiKey(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
+
+/**
+ * Redis pub/sub channel on which a change to a key (revocation, limits) is announced; the
+ * message is the key id. Every API instance drops that key from its in-memory cache at once.
+ */
+export function apiKeyChangesChannel(prefix: string): string {
+  return `${prefix}:api-keys:changed`;
+}
+
+/** Announces that `keyId` changed (see {@link apiKeyChangesChannel}). */
+export async function publishApiKeyChange(redis: { publish(channel: string, message: string): Promise<number> }, prefix: string, keyId: string): Promise<void> {
+  await redis.publish(apiKeyChangesChannel(prefix), keyId);
+}

@@ -75,6 +75,12 @@ export const ConfigSchema = z.object({
   IDEMPOTENCY_TTL_S: int(24 * 3600, 1),
   /** Deadline of each dependency check in `/readyz` and at boot. */
   DEPENDENCY_TIMEOUT_MS: int(2000, 100),
+  /**
+   * How long an API key looked up once is trusted from memory. Revocations and limit changes made
+   * with the keys/limits CLIs are announced through Redis and apply at once on every instance;
+   * this bounds only changes made behind their back (e.g. SQL). 0: read the database on every request.
+   */
+  API_KEY_CACHE_TTL_MS: int(60_000),
   /** Serve `/docs` (Swagger UI). `/openapi.json` is always served. */
   DOCS_ENABLED: bool(true),
 

@@ -78,7 +78,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const baseURL = `http://127.0.0.1:${port}/v1`;
   const redis = new Redis(REDIS_URL, { lazyConnect: true });
   await redis.connect();
-  const keys = new ApiKeyService(app.prisma);
+  const keys = new ApiKeyService(app.prisma, { announceChange: app.apiKeys.announceChange });
   return {
     config,
     app,

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { createPrismaClient } from '@rehyat/db';
 import { ConfigError, hostPort, loadConfig } from '../config.js';
 import { ApiKeyService, type ApiKeyRole } from '../services/api-key-service.js';
+import { AnnounceError, cliAnnouncer } from './announce.js';
 
 const USAGE = `usage: rehyat-keys <command>
 
@@ -11,7 +12,9 @@ const USAGE = `usage: rehyat-keys <command>
   list [--all]    keys (id, prefix, name, role, created, last used); --all includes revoked ones
   revoke <key_id | rh_prefix>
 
-Reads DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/rehyat).`;
+Reads DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/rehyat). revoke also announces
+the revocation on Redis (REDIS_URL, REDIS_PREFIX), so every running API instance refuses the key
+at once; it fails (exit 1) if it could not, and may simply be run again.`;
 
 function fail(message: string): never {
   process.stderr.write(`rehyat-keys: ${message}\n`);
@@ -39,7 +42,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const prisma = createPrismaClient({ databaseUrl: config.DATABASE_URL });
-  const keys = new ApiKeyService(prisma);
+  const announcer = cliAnnouncer(config);
+  const keys = new ApiKeyService(prisma, { announceChange: announcer.announce });
   try {
     if (command === 'create') {
       const { values } = parseArgs({
@@ -79,10 +83,12 @@ async function main(): Promise<void> {
       fail(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (err) {
+    if (err instanceof AnnounceError) fail(err.message);
     const msg = err instanceof Error ? err.message : String(err);
     if (/ECONNREFUSED|connect|Can't reach/i.test(msg)) fail(`cannot reach PostgreSQL at ${hostPort(config.DATABASE_URL, 5432)}: ${msg}`);
     fail(msg);
   } finally {
+    announcer.close();
     await prisma.$disconnect();
   }
 }

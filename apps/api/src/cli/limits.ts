@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createPrismaClient } from '@rehyat/db';
 import { ConfigError, hostPort, loadConfig, type Config } from '../config.js';
+import { AnnounceError, cliAnnouncer } from './announce.js';
 
 const USAGE = `usage: rehyat-limits <command>
 
@@ -10,8 +11,9 @@ const USAGE = `usage: rehyat-limits <command>
                       sets a key's requests per minute and concurrently active videos;
                       "default" clears the override (the server default applies); 0 = unlimited
 
-Changes apply within 10 s on every API instance. Reads DATABASE_URL, RATE_LIMIT_RPM and
-MAX_ACTIVE_VIDEOS (the defaults shown).`;
+Changes are announced on Redis (REDIS_URL, REDIS_PREFIX) and apply at once on every API
+instance; set fails (exit 1) if it could not announce, and may simply be run again. Reads
+DATABASE_URL, RATE_LIMIT_RPM and MAX_ACTIVE_VIDEOS (the defaults shown).`;
 
 function fail(message: string): never {
   process.stderr.write(`rehyat-limits: ${message}\n`);
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const prisma = createPrismaClient({ databaseUrl: config.DATABASE_URL });
+  const announcer = cliAnnouncer(config);
   const select = { id: true, name: true, rateLimitRpm: true, maxActiveVideos: true } as const;
   try {
     if (command === 'show') {
@@ -74,14 +77,17 @@ async function main(): Promise<void> {
         select,
       });
       process.stdout.write(`${describe(k, config)}\n`);
+      await announcer.announce(k.id);
     } else {
       fail(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (err) {
+    if (err instanceof AnnounceError) fail(err.message);
     const msg = err instanceof Error ? err.message : String(err);
     if (/ECONNREFUSED|connect|Can't reach/i.test(msg)) fail(`cannot reach PostgreSQL at ${hostPort(config.DATABASE_URL, 5432)}: ${msg}`);
     fail(msg);
   } finally {
+    announcer.close();
     await prisma.$disconnect();
   }
 }

@@ -20,8 +20,6 @@ declare module 'fastify' {
 const CREATION_ROUTES = new Set(['POST /v1/videos', 'POST /v1/videos/:id/remix', 'POST /v1/videos/extensions']);
 /** A reservation older than this belongs to a request that died: `prune` drops it. */
 const RESERVATION_TTL_MS = 5 * 60_000;
-/** How long per-key limits are cached in this process (the admin CLI's changes apply within it). */
-const LIMITS_CACHE_MS = 10_000;
 
 const RESERVATION = Symbol('activeReservation');
 const CREATED = Symbol('createdVideoId');
@@ -42,16 +40,12 @@ export const rateLimitPlugin = fp(
     const fair = config.FAIR_QUEUE ? new FairPriority({ redis: app.redis, prefix: app.keyspace.prefix, queueName: GENERATION_QUEUE }) : null;
     app.decorate('limits', { rpm, active, fair });
 
-    const cache = new Map<string, { rpm: number; maxActive: number; at: number }>();
-    const limitsOf = async (keyId: string): Promise<{ rpm: number; maxActive: number }> => {
-      const hit = cache.get(keyId);
-      if (hit && Date.now() - hit.at < LIMITS_CACHE_MS) return hit;
-      const row = await app.prisma.apiKey.findUnique({ where: { id: keyId }, select: { rateLimitRpm: true, maxActiveVideos: true } });
-      const v = { rpm: row?.rateLimitRpm ?? config.RATE_LIMIT_RPM, maxActive: row?.maxActiveVideos ?? config.MAX_ACTIVE_VIDEOS, at: Date.now() };
-      if (cache.size > 10_000) cache.clear();
-      cache.set(keyId, v);
-      return v;
-    };
+    // The key's own limits come with its principal (the auth cache; a change is announced to every
+    // instance at once), else the config defaults.
+    const limitsOf = (p: FastifyRequest['principal']): { rpm: number; maxActive: number } => ({
+      rpm: p.rateLimitRpm ?? config.RATE_LIMIT_RPM,
+      maxActive: p.maxActiveVideos ?? config.MAX_ACTIVE_VIDEOS,
+    });
 
     const isStillActive = async (ids: string[]): Promise<boolean[]> => {
       const videoIds = ids.filter((id) => id.startsWith('video_'));
@@ -78,7 +72,7 @@ export const rateLimitPlugin = fp(
 
     const enforce = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const principal = request.principal;
-      const limits = await limitsOf(principal.keyId);
+      const limits = limitsOf(principal);
       if (limits.rpm > 0) {
         const d = await rpm.hit(principal.keyId, limits.rpm);
         reply.headers(rateLimitHeaders(d));

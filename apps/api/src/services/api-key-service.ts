@@ -24,9 +24,21 @@ export interface ApiKeySummary {
 
 const summarySelect = { id: true, name: true, prefix: true, role: true, createdAt: true, lastUsedAt: true, revokedAt: true } as const;
 
+export interface ApiKeyServiceOptions {
+  /**
+   * Announces a changed key to every API instance (`publishApiKeyChange`), so their key caches
+   * drop it at once. Without it a revocation reaches running instances only after their
+   * `API_KEY_CACHE_TTL_MS`.
+   */
+  announceChange?: (keyId: string) => Promise<void>;
+}
+
 /** API keys: create (the secret is returned once and never stored), list, revoke. */
 export class ApiKeyService {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly opts: ApiKeyServiceOptions = {},
+  ) {}
 
   async create(opts: CreateApiKeyOptions): Promise<ApiKeySummary & { secret: string }> {
     const name = opts.name.trim();
@@ -55,7 +67,11 @@ export class ApiKeyService {
     });
   }
 
-  /** Revokes by id (`key_...`) or displayed prefix (`rh_...`); throws unless exactly one key matches. */
+  /**
+   * Revokes by id (`key_...`) or displayed prefix (`rh_...`); throws unless exactly one key
+   * matches. The revocation is committed before it is announced; a failed announcement throws
+   * after the commit (the key is revoked in the database either way).
+   */
   async revoke(idOrPrefix: string): Promise<ApiKeySummary> {
     const matches = await this.prisma.apiKey.findMany({
       where: idOrPrefix.startsWith('rh_') ? { prefix: idOrPrefix } : { id: idOrPrefix },
@@ -64,7 +80,9 @@ export class ApiKeyService {
     if (matches.length === 0) throw new Error(`no API key ${idOrPrefix}`);
     if (matches.length > 1) throw new Error(`${matches.length} keys have prefix ${idOrPrefix}; revoke by id (key_...)`);
     const key = matches[0]!;
-    if (key.revokedAt) return key;
-    return this.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() }, select: summarySelect });
+    const revoked = key.revokedAt ? key : await this.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() }, select: summarySelect });
+    // Announced even when it was revoked already: a repeated revoke repairs a missed announcement.
+    await this.opts.announceChange?.(key.id);
+    return revoked;
   }
 }
