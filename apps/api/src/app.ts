@@ -88,6 +88,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   const service = new VideoService({
     prisma: app.prisma,
+    pg: app.pg,
     queue: app.generationQueue,
     redis: app.redis,
     keyspace: app.keyspace,
@@ -97,7 +98,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     urls: playbackUrls(config),
     retentionS: config.VIDEO_RETENTION_S,
     idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
-    ...(app.limits.fair ? { priorityOf: (ownerId: string) => app.limits.fair!.assign(ownerId) } : {}),
+    ...(app.limits.fair ? { assignPriorities: (ownerIds: string[]) => app.limits.fair!.assignMany(ownerIds) } : {}),
+    onCreationBatch: (size) => app.metrics.creationBatchSize.observe(size),
+  });
+  // onClose hooks run in reverse order: this one before Redis and Postgres are closed.
+  app.addHook('onClose', async () => {
+    await service.close();
   });
   await app.register(videoRoutes, { service });
   await app.register(webhookEndpointRoutes, {

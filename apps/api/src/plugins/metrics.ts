@@ -8,6 +8,7 @@ export interface ApiMetrics {
   httpDuration: Histogram<'method' | 'route'>;
   videosCreated: Counter<'model'>;
   videosCancelled: Counter<'from'>;
+  creationBatchSize: Histogram;
 }
 
 declare module 'fastify' {
@@ -49,6 +50,12 @@ export const metricsPlugin = fp(
         name: 'rehyat_api_videos_cancelled_total',
         help: 'Cancel requests accepted, by the status the video had',
         labelNames: ['from'],
+        registers: [registry],
+      }),
+      creationBatchSize: new Histogram({
+        name: 'rehyat_api_video_creation_batch_size',
+        help: 'Videos stored and queued together (one INSERT, one Redis MULTI) per creation batch',
+        buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
         registers: [registry],
       }),
     };

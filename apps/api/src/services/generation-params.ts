@@ -61,6 +61,8 @@ export function resolveModel(models: ModelRegistry, name: string | undefined): R
 export function checkPrompt(model: RegisteredModel, prompt: string): string {
   const trimmed = prompt.trim();
   if (trimmed.length === 0) throw new ApiError('invalid_value', "Invalid value for 'prompt': it must not be empty.", { param: 'prompt' });
+  // Postgres text cannot hold NUL; refused here rather than failing the insert (of a whole batch).
+  if (trimmed.includes('\u0000')) throw new ApiError('invalid_value', "Invalid value for 'prompt': it must not contain NUL characters.", { param: 'prompt' });
   const max = model.manifest.limits.max_prompt_chars;
   if ([...trimmed].length > max) {
     throw new ApiError('invalid_value', `Invalid value for 'prompt': at most ${max} characters for model '${model.name}'.`, { param: 'prompt' });

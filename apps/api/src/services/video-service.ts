@@ -5,7 +5,6 @@ import {
   CONTENT_VARIANTS,
   CONTRACT_VERSION,
   GenerateJobPayload,
-  JOBS,
   generationJobId,
   isTerminal,
   isVideoId,
@@ -18,12 +17,14 @@ import {
   type VideoEventType,
   type VideoId,
 } from '@rehyat/contracts';
-import { Prisma, type PrismaClient } from '@rehyat/db';
+import { Prisma, type NewVideoRow, type PgPool, type PrismaClient } from '@rehyat/db';
 import { requestCancel } from '@rehyat/events';
 import { ObjectNotFoundError, StorageUnavailableError, type GetResult, type ObjectStorage } from '@rehyat/storage';
 import { ApiError } from '../errors.js';
 import type { ModelRegistry } from '../model-registry.js';
+import type { FairAssignment } from '@rehyat/ratelimit';
 import { prioritizedSetKey, waitListKey } from '../plugins/queue.js';
+import { CreationBatcher } from './creation-batcher.js';
 import type { ExtendVideoBody, Video } from '../schemas/videos.js';
 import { checkPrompt, checkSeconds, resolveGenerationParams, resolveModel, type GenerationParams, type RawGenerationInput } from './generation-params.js';
 import { toVideo, type PlaybackUrls, type VideoRowWithChunks } from './video-view.js';
@@ -35,6 +36,8 @@ export interface EventPublisher {
 
 export interface VideoServiceDeps {
   prisma: PrismaClient;
+  /** The pool behind `prisma`: new videos are inserted with one raw statement per batch. */
+  pg: PgPool;
   queue: Queue;
   redis: Redis;
   keyspace: Keyspace;
@@ -47,10 +50,12 @@ export interface VideoServiceDeps {
   /** Seconds an Idempotency-Key is remembered. */
   idempotencyTtlS: number;
   /**
-   * BullMQ priority of a new job of this owner (fair ordering between API keys, see
-   * @rehyat/ratelimit `FairPriority`); absent: plain FIFO.
+   * BullMQ priorities and queue positions of a batch of new jobs of these owners, in order (fair
+   * ordering between API keys, see @rehyat/ratelimit `FairPriority.assignMany`); absent: FIFO.
    */
-  priorityOf?: (ownerId: string) => Promise<number>;
+  assignPriorities?: (ownerIds: string[]) => Promise<FairAssignment[]>;
+  /** Sizes of creation batches (metrics). */
+  onCreationBatch?: (size: number) => void;
 }
 
 export interface ListOptions {
@@ -69,7 +74,28 @@ const chunkSelect = { select: { index: true, durationSeconds: true, frames: true
  * Knows Prisma, BullMQ and Redis; knows nothing of HTTP except the error catalogue.
  */
 export class VideoService {
-  constructor(private readonly deps: VideoServiceDeps) {}
+  readonly #batcher: CreationBatcher;
+
+  constructor(private readonly deps: VideoServiceDeps) {
+    this.#batcher = new CreationBatcher({
+      pool: deps.pg,
+      queue: deps.queue,
+      keyspace: deps.keyspace,
+      ...(deps.assignPriorities ? { assignPriorities: deps.assignPriorities } : {}),
+      ...(deps.onCreationBatch ? { onBatch: deps.onCreationBatch } : {}),
+      removeRows: async (ids) => {
+        await this.deps.prisma.$transaction([
+          this.deps.prisma.idempotencyRecord.deleteMany({ where: { videoId: { in: ids } } }),
+          this.deps.prisma.video.deleteMany({ where: { id: { in: ids } } }),
+        ]);
+      },
+    });
+  }
+
+  /** Waits for creations in flight (call before closing the connections). */
+  async close(): Promise<void> {
+    await this.#batcher.drain();
+  }
 
   // ---------------------------------------------------------------- creation
 
@@ -160,10 +186,9 @@ export class VideoService {
       created_at: now.toISOString(),
     });
 
-    const videoData: Prisma.VideoUncheckedCreateInput = {
+    const row: NewVideoRow = {
       id,
       ownerId,
-      status: 'queued',
       prompt: params.prompt,
       model: params.model.name,
       seconds: storedSeconds,
@@ -181,12 +206,11 @@ export class VideoService {
       // Per-request webhook (POST /v1/videos only); the webhooks plugin checked it before.
       webhookUrl: typeof (body as { webhook_url?: unknown }).webhook_url === 'string' ? (body as { webhook_url: string }).webhook_url : null,
     };
-    try {
-      if (idempotencyKey === undefined) {
-        await this.deps.prisma.video.create({ data: videoData });
-      } else {
+    if (idempotencyKey !== undefined) {
+      // The row and its idempotency record together, so a concurrent twin finds one or the other.
+      try {
         await this.deps.prisma.$transaction([
-          this.deps.prisma.video.create({ data: videoData }),
+          this.deps.prisma.video.create({ data: { ...row, status: 'queued' } }),
           this.deps.prisma.idempotencyRecord.create({
             data: {
               ownerId,
@@ -197,42 +221,19 @@ export class VideoService {
             },
           }),
         ]);
+      } catch (err) {
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+          // A concurrent request with the same key won the race: answer as a replay of it.
+          const earlier = await this.#idempotentReplay(ownerId, idempotencyKey, requestHash!);
+          if (earlier) return earlier;
+        }
+        throw err;
       }
-    } catch (err) {
-      if (idempotencyKey !== undefined && err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        // A concurrent request with the same key won the race: answer as a replay of it.
-        const earlier = await this.#idempotentReplay(ownerId, idempotencyKey, requestHash!);
-        if (earlier) return earlier;
-      }
-      throw err;
     }
-
-    try {
-      const priority = this.deps.priorityOf ? await this.deps.priorityOf(ownerId) : undefined;
-      let position = await this.deps.redis.llen(waitListKey(this.deps.keyspace.prefix));
-      if (priority !== undefined) {
-        // Jobs that run before this one: the wait list, then prioritized jobs of priority <= ours.
-        const below = (BigInt(priority + 1) * 4294967296n).toString();
-        position += await this.deps.redis.zcount(prioritizedSetKey(this.deps.keyspace.prefix), '-inf', `(${below}`);
-      }
-      await this.deps.events.publish(id, 'video.queued', { queue_position: position });
-      const job = JOBS.generate;
-      await this.deps.queue.add(job.name, payload, {
-        ...(priority === undefined ? {} : { priority }),
-        jobId: generationJobId(id),
-        attempts: job.attempts,
-        backoff: job.backoff,
-        removeOnComplete: { age: 24 * 3600, count: 10_000 },
-        removeOnFail: { age: 7 * 24 * 3600 },
-      });
-    } catch (err) {
-      await this.deps.prisma.$transaction([
-        this.deps.prisma.idempotencyRecord.deleteMany({ where: { videoId: id } }),
-        this.deps.prisma.video.deleteMany({ where: { id } }),
-      ]).catch(() => undefined);
-      throw new ApiError('service_unavailable', 'The job queue is unavailable; the video was not created. Try again.', { cause: err });
-    }
-    return this.get(ownerId, id);
+    // Batched with the creations of other requests: one INSERT (unless done above), one MULTI
+    // with the `video.queued` event and the job. Fails with 503 having stored and queued nothing.
+    const { position } = await this.#batcher.submit({ row, payload, inserted: idempotencyKey !== undefined });
+    return toVideo(newVideoView(row), position, this.#viewOpts());
   }
 
   async #idempotentReplay(ownerId: string, key: string, requestHash: string): Promise<Video | null> {
@@ -415,6 +416,45 @@ export class VideoService {
     });
     return out;
   }
+}
+
+/** The row a just-inserted video reads back as (the schema's defaults), without reading it. */
+function newVideoView(row: NewVideoRow): VideoRowWithChunks {
+  // Spelled out rather than spread: one object shape, cheap to build on the hot path.
+  return {
+    id: row.id,
+    ownerId: row.ownerId,
+    status: 'queued',
+    progress: 0,
+    prompt: row.prompt,
+    model: row.model,
+    seconds: row.seconds,
+    size: row.size,
+    width: row.width,
+    height: row.height,
+    seed: row.seed,
+    steps: row.steps,
+    guidance: row.guidance,
+    shift: row.shift,
+    sourceVideoId: row.sourceVideoId,
+    sourceKind: row.sourceKind,
+    errorCode: null,
+    errorMessage: null,
+    chunksTotal: row.chunksTotal,
+    chunksDone: 0,
+    framesTotal: null,
+    durationSeconds: null,
+    gpuMs: 0n,
+    workerId: null,
+    cancelRequestedAt: null,
+    createdAt: row.createdAt,
+    startedAt: null,
+    completedAt: null,
+    expiresAt: null,
+    updatedAt: row.createdAt,
+    webhookUrl: row.webhookUrl,
+    chunks: [],
+  };
 }
 
 /** sha256 of the route and the body with sorted keys and scalars as strings (JSON `4` = form `"4"`). */
