@@ -579,8 +579,11 @@ cudaError_t LaunchAll(const HaDims& D, const HaBuffers& b, cudaStream_t s) {
   const int64_t BH = D.B * D.H;
   Geo g{(int)D.Nc, (int)D.Nt, (int)(D.Nt + D.Nc), (int)D.d, (int)D.Dp, (int)D.tail_out, (int)D.leave, D.scale};
   cudaError_t e = cudaSuccess;
-  if (D.Nc > 0) {
-    constexpr bool half = sizeof(T) == 2;
+  constexpr bool half = sizeof(T) == 2;
+  // float16 on an H100/H200: the Triton kernels (hybrid_attention_triton.cc) when they apply
+  int tr = half ? TritonAttention(D, b, s) : kTritonNotUsed;
+  if (tr > 0) return static_cast<cudaError_t>(tr);
+  if (D.Nc > 0 && tr == kTritonNotUsed) {
     if (half && D.d == 128) e = LaunchFlash<128>(b, g, BH, s);
     else if (half && D.d == 64) e = LaunchFlash<64>(b, g, BH, s);
     else if (half && D.d == 32) e = LaunchFlash<32>(b, g, BH, s);
@@ -590,8 +593,21 @@ cudaError_t LaunchAll(const HaDims& D, const HaBuffers& b, cudaStream_t s) {
     else return cudaErrorInvalidValue;
     if (e) return e;
   }
-  if ((e = LaunchStateUpdate<T>(b, g, BH, s))) return e;
-  if (D.tail_out > 0) {
+  tr = half ? TritonStateUpdate(D, b, s) : kTritonNotUsed;
+  if (tr > 0) return static_cast<cudaError_t>(tr);
+  if (tr == kTritonNotUsed && (e = LaunchStateUpdate<T>(b, g, BH, s))) return e;
+  if (D.tail_out > 0 && half && D.d % 8 == 0 && D.Dp % 8 == 0) {
+    // 16-byte copies (the rows of every tensor are multiples of 16 bytes)
+    Geo gv = g;
+    gv.d /= 8;
+    gv.Dp /= 8;
+    const int64_t total = BH * D.tail_out * (2 * gv.d + gv.Dp);
+    const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 4096);
+    ha_tails<uint4><<<blocks, 256, 0, s>>>((const uint4*)b.k, (const uint4*)b.v, (const uint4*)b.fk,
+                                           (const uint4*)b.k_tail, (const uint4*)b.v_tail, (const uint4*)b.fk_tail,
+                                           (uint4*)b.k_tail_out, (uint4*)b.v_tail_out, (uint4*)b.fk_tail_out, gv, BH);
+    if ((e = cudaGetLastError())) return e;
+  } else if (D.tail_out > 0) {
     const int64_t total = BH * D.tail_out * (2 * D.d + D.Dp);
     const unsigned blocks = (unsigned)std::min<int64_t>((total + 255) / 256, 4096);
     ha_tails<T><<<blocks, 256, 0, s>>>((const T*)b.k, (const T*)b.v, (const T*)b.fk, (const T*)b.k_tail,
@@ -626,6 +642,8 @@ int LaunchCuda(const HaDims& D, const HaBuffers& b, void* stream) {
   return static_cast<int>(D.half ? LaunchAll<__half>(D, b, s) : LaunchAll<float>(D, b, s));
 }
 
-const char* CudaErrorString(int err) { return cudaGetErrorString(static_cast<cudaError_t>(err)); }
+const char* CudaErrorString(int err) {
+  return err >= kTritonDriverError ? TritonErrorString(err) : cudaGetErrorString(static_cast<cudaError_t>(err));
+}
 
 }  // namespace rehyat

@@ -65,6 +65,19 @@ void ComputeCpu(Ort::KernelContext& ctx, const HaDims& dims, const HaBuffers& bu
 // CUDA compute (hybrid_attention.cu); returns a cudaError_t as int (0 = success).
 int LaunchCuda(const HaDims& dims, const HaBuffers& buf, void* stream);
 const char* CudaErrorString(int err);
+
+// Float16 Hopper fast path (hybrid_attention_triton.cc: Triton kernels compiled ahead of time to
+// PTX, launched through the CUDA driver API). Each returns kTritonNotUsed when it does not apply
+// (other dtype or shape, not compute capability 9.0, REHYAT_TRITON=0, PTX not built in or not
+// loadable): the caller then runs the CUDA kernels; else 0 or kTritonDriverError + a CUresult.
+constexpr int kTritonNotUsed = -1;
+constexpr int kTritonDriverError = 100000;
+int TritonAttention(const HaDims& dims, const HaBuffers& buf, void* stream);    // y
+int TritonStateUpdate(const HaDims& dims, const HaBuffers& buf, void* stream);  // S', z'
+const char* TritonErrorString(int err);
+bool TritonEnabled();            // REHYAT_TRITON != 0 (or SetTritonEnabled) and built with the PTX
+bool TritonBuilt();              // the library embeds the PTX
+void SetTritonEnabled(int mode); // benchmarks: 1 on, 0 off, -1 back to REHYAT_TRITON
 #endif
 
 }  // namespace rehyat
