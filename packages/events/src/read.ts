@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { parseVideoEvent, type Keyspace, type VideoEvent, type VideoId } from '@rehyat/contracts';
+import { z } from 'zod';
+import { EVENT_DATA, VideoEventType, type Keyspace, type VideoEvent, type VideoId } from '@rehyat/contracts';
 import { STREAM_START_ID, normalizeStreamId } from './event-id.js';
 import { PAYLOAD_FIELD } from './publish.js';
 
@@ -23,6 +24,21 @@ export class InvalidStreamEntryError extends Error {
 
 export type RawEntry = [id: string, fields: string[]];
 
+/** The event envelope, built once (zod compiles a schema on first use). */
+const EventHead = z.object({ type: VideoEventType, video_id: z.string(), created_at: z.string(), data: z.unknown() });
+
+/**
+ * Parses one stream entry's JSON payload exactly as the contract's `parseVideoEvent` does (a
+ * ZodError or SyntaxError on anything off-contract), with its envelope schema built once instead
+ * of per call: readers decode every event (the SSE hub, the API's feed consumer), and compiling
+ * a zod schema per event cost more than the rest of the work.
+ */
+export function parseStoredEvent(json: string): VideoEvent {
+  const head = EventHead.parse(JSON.parse(json));
+  const data = EVENT_DATA[head.type].parse(head.data);
+  return { ...head, data } as VideoEvent;
+}
+
 /** Decodes one raw XREAD/XRANGE entry. */
 export function decodeEntry(streamKey: string, [id, fields]: RawEntry): StoredVideoEvent | InvalidStreamEntryError {
   let payload: string | undefined;
@@ -31,7 +47,7 @@ export function decodeEntry(streamKey: string, [id, fields]: RawEntry): StoredVi
   }
   if (payload === undefined) return new InvalidStreamEntryError(streamKey, id);
   try {
-    return { id, event: parseVideoEvent(payload) };
+    return { id, event: parseStoredEvent(payload) };
   } catch (err) {
     return new InvalidStreamEntryError(streamKey, id, { cause: err });
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { Keyspace, newVideoId, type VideoEventType } from '@rehyat/contracts';
+import { Keyspace, newVideoId, parseVideoEvent, type VideoEventType } from '@rehyat/contracts';
 import {
   InvalidStreamEntryError,
   appendVideoEvent,
@@ -14,6 +14,7 @@ import {
   isStreamId,
   normalizeStreamId,
   onCancelRequested,
+  parseStoredEvent,
   publishVideoEvent,
   readVideoEvents,
   requestCancel,
@@ -52,6 +53,27 @@ function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Pr
     tick();
   });
 }
+
+describe('parseStoredEvent', () => {
+  test("decodes as the contract's parseVideoEvent does, valid or not", () => {
+    const id = newVideoId();
+    const good = [
+      { type: 'video.queued', video_id: id, created_at: '2026-01-01T00:00:00.000Z', data: { queue_position: 3 } },
+      { type: 'video.cancelled', video_id: id, created_at: '2026-01-01T00:00:00.000Z', data: {} },
+    ];
+    for (const e of good) assert.deepEqual(parseStoredEvent(JSON.stringify(e)), parseVideoEvent(JSON.stringify(e)));
+    const bad = ['{', JSON.stringify({ ...good[0], type: 'video.nope' }), JSON.stringify({ ...good[0], data: { queue_position: -1 } }), JSON.stringify({ ...good[1], data: { x: 1 } })];
+    for (const json of bad) {
+      let want = '';
+      try {
+        parseVideoEvent(json);
+      } catch (err) {
+        want = (err as Error).name;
+      }
+      assert.throws(() => parseStoredEvent(json), (err: Error) => err.name === want && want !== '');
+    }
+  });
+});
 
 describe('stream ids', () => {
   test('validate, normalise and order', () => {
