@@ -31,7 +31,9 @@ describe('worker process with the tiny real-architecture model (kill -9 and SIGT
   const children: ChildProcess[] = [];
   before(async () => {
     models = await tinyModelsDir();
-    h = await startHarness();
+    // SIGKILL recovery waits for the dead worker's lock to expire: shorter than the production 30 s,
+    // long enough that a live worker on a loaded machine keeps renewing its lock (every 5 s).
+    h = await startHarness({ LOCK_DURATION_MS: '10000' });
     dir = await mkdtemp(join(tmpdir(), 'rehyat-proc-'));
   });
   after(async () => {

@@ -61,7 +61,10 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     CANCEL_POLL_MS: '100',
     HEARTBEAT_INTERVAL_MS: '200',
-    LOCK_DURATION_MS: '2000',
+    // The production default: with a 2 s lock, a loaded machine that delayed the lock renewal
+    // (every lock/2) past the lock let BullMQ take a running job back and run it twice. Tests that
+    // rely on stalled-job recovery (a killed worker) pass a shorter lock themselves.
+    LOCK_DURATION_MS: '30000',
     STALLED_INTERVAL_MS: '1000',
     ...env,
   };
