@@ -9,6 +9,8 @@ import { unflattenFormFields } from '../src/routes/videos.js';
 import { resolveGenerationParams } from '../src/services/generation-params.js';
 import { hashRequest } from '../src/services/video-service.js';
 import { formatSeconds } from '../src/services/video-view.js';
+import { newPooledVideoId } from '../src/services/video-ids.js';
+import { isVideoId } from '@rehyat/contracts';
 import { FIXTURE_MODELS_DIR } from './helpers.js';
 
 const registry = await ModelRegistry.load({ modelsDir: FIXTURE_MODELS_DIR });
@@ -66,6 +68,11 @@ describe('generation parameters', () => {
 });
 
 describe('helpers', () => {
+  test('pooled video ids: the contract format, all distinct across pool refills', () => {
+    const ids = Array.from({ length: 1000 }, () => newPooledVideoId());
+    for (const id of ids) assert.ok(isVideoId(id), id);
+    assert.equal(new Set(ids).size, ids.length);
+  });
   test('multipart bracket names become objects; prototype keys are dropped', () => {
     assert.deepEqual(unflattenFormFields({ prompt: 'p', 'video[id]': 'video_1', seconds: '4' }), { prompt: 'p', video: { id: 'video_1' }, seconds: '4' });
     const out = unflattenFormFields({ '__proto__[x]': '1', 'a[__proto__]': '2' });

@@ -58,6 +58,8 @@ export const QUEUE_FAILED_MESSAGE = 'The job queue is unavailable; the video was
  * 2. Redis: one MULTI with, per video, its `video.queued` event (stream + feed) and its BullMQ
  *    job (`Job#addJob` on the transaction: the exact script `queue.add` runs).
  *
+ * Batches overlap (`maxInFlight`), but take turns in Redis: a batch places and queues its jobs
+ * only after the previous batch's MULTI has run, so positions count every job queued before.
  * So a batch of n creations costs 3 round trips instead of about 6n. Outcomes are per request
  * and nothing is half-made: if the INSERT fails, every request of the batch whose row it carried
  * fails with 503 `service_unavailable` and nothing is queued for them; if a video's event or job
@@ -69,6 +71,8 @@ export class CreationBatcher {
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   #pending: Pending[] = [];
+  /** The Redis part of the latest batch (batches take turns there, in order). */
+  #redisTurn: Promise<void> = Promise.resolve();
   #inFlight = 0;
   #scheduled = false;
   #idle: Array<() => void> = [];
@@ -76,7 +80,7 @@ export class CreationBatcher {
   constructor(opts: CreationBatcherOptions) {
     this.#opts = opts;
     this.#maxBatch = opts.maxBatch ?? 256;
-    this.#maxInFlight = opts.maxInFlight ?? 1;
+    this.#maxInFlight = opts.maxInFlight ?? 2;
   }
 
   /** Stores and queues one video; resolves with its queue position once both are done. */
@@ -116,10 +120,35 @@ export class CreationBatcher {
     });
   }
 
+  /**
+   * One batch: its INSERT starts at once (it may overlap the previous batch's Redis work); its
+   * Redis part waits for the previous batch's to finish, so that its positions count the
+   * previous batch's jobs (added by then) and priorities are handed out in batch order.
+   */
   async #flush(batch: Pending[]): Promise<void> {
-    const { pool, queue, keyspace } = this.#opts;
     const fresh = batch.filter((p) => !p.video.inserted);
-    const [inserted, placed] = await Promise.allSettled([insertVideos(pool, fresh.map((p) => p.video.row)), this.#place(batch)]);
+    const inserting = insertVideos(this.#opts.pool, fresh.map((p) => p.video.row)).then(
+      () => ({ status: 'fulfilled' as const }),
+      (reason: unknown) => ({ status: 'rejected' as const, reason }),
+    );
+    const turn = this.#redisTurn.then(() => this.#queueBatch(batch, fresh, inserting));
+    this.#redisTurn = turn.catch(() => undefined);
+    await turn;
+  }
+
+  async #queueBatch(
+    batch: Pending[],
+    fresh: Pending[],
+    inserting: Promise<{ status: 'fulfilled' } | { status: 'rejected'; reason: unknown }>,
+  ): Promise<void> {
+    const { queue, keyspace } = this.#opts;
+    const [placed, inserted] = await Promise.all([
+      this.#place(batch).then(
+        (value) => ({ status: 'fulfilled' as const, value }),
+        (reason: unknown) => ({ status: 'rejected' as const, reason }),
+      ),
+      inserting,
+    ]);
 
     let live = batch;
     let assignments = placed.status === 'fulfilled' ? placed.value : [];

@@ -8,7 +8,6 @@ import {
   generationJobId,
   isTerminal,
   isVideoId,
-  newVideoId,
   storageKeys,
   type ContentVariant,
   type JobSource,
@@ -25,6 +24,7 @@ import type { ModelRegistry } from '../model-registry.js';
 import type { FairAssignment } from '@rehyat/ratelimit';
 import { prioritizedSetKey, waitListKey } from '../plugins/queue.js';
 import { CreationBatcher } from './creation-batcher.js';
+import { newPooledVideoId } from './video-ids.js';
 import type { ExtendVideoBody, Video } from '../schemas/videos.js';
 import { checkPrompt, checkSeconds, resolveGenerationParams, resolveModel, type GenerationParams, type RawGenerationInput } from './generation-params.js';
 import { toVideo, type PlaybackUrls, type VideoRowWithChunks } from './video-view.js';
@@ -166,7 +166,7 @@ export class VideoService {
       if (earlier) return earlier;
     }
     const params = resolve();
-    const id = newVideoId();
+    const id = newPooledVideoId();
     const now = new Date();
     const storedSeconds = sourceSeconds === undefined ? params.seconds : sourceSeconds + params.plan.seconds;
     const payload = GenerateJobPayload.parse({
