@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { SsrfGuard, SsrfRefusedError, WebhookDeliveryQueue, WebhookDeliveryWorker, DEFAULT_RETRY_SCHEDULE_MS } from '@rehyat/webhooks';
 import { ApiError } from '../errors.js';
 import { playbackUrls } from '../signed-url.js';
-import { handleFeedEvent } from '../webhooks/emitter.js';
+import { handleFeedEvents } from '../webhooks/emitter.js';
 import { EventFeedConsumer } from '../webhooks/event-feed-consumer.js';
 import { PrismaDeliveryStore } from '../webhooks/prisma-delivery-store.js';
 
@@ -87,9 +87,7 @@ export const webhooksPlugin = fp(
         redisUrl: config.REDIS_URL,
         stream: app.keyspace.videoEventFeed(),
         group: FEED_GROUP,
-        handle: async (event, entryId) => {
-          await handleFeedEvent({ prisma: app.prisma, queue, active: app.limits.active, view }, event, entryId);
-        },
+        handle: (items) => handleFeedEvents({ prisma: app.prisma, pg: app.pg, queue, active: app.limits.active, view }, items),
         onError: (err, entryId) => (entryId ? log.warn({ err: (err as Error).message, entryId }, 'event feed entry not handled') : onError(err as Error)),
       });
       consumer.start();

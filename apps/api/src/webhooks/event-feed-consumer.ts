@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { parseVideoEvent, type VideoEvent } from '@rehyat/contracts';
-import { PAYLOAD_FIELD } from '@rehyat/events';
+import type { VideoEvent } from '@rehyat/contracts';
+import { PAYLOAD_FIELD, parseStoredEvent } from '@rehyat/events';
 
 export interface EventFeedConsumerOptions {
   redisUrl: string;
@@ -9,11 +9,19 @@ export interface EventFeedConsumerOptions {
   stream: string;
   /** Consumer group: each entry is handled by one consumer of the group. */
   group: string;
-  /** Handles one event; a throw leaves the entry pending, to be claimed again later. */
-  handle: (event: VideoEvent, entryId: string) => Promise<void>;
+  /**
+   * Handles the events of one read, in order; per event, an Error leaves that entry pending (to be
+   * claimed again later), anything else acknowledges it.
+   */
+  handle: (items: Array<{ event: VideoEvent; entryId: string }>) => Promise<unknown[]>;
   onError: (err: unknown, entryId: string | null) => void;
   /** @defaultValue 2000 */
   blockMs?: number;
+  /**
+   * Most entries per read (handled as one batch).
+   * @defaultValue 200
+   */
+  count?: number;
   /**
    * Entries pending this long (their consumer died or failed) are claimed by this one.
    * @defaultValue 30_000
@@ -76,7 +84,7 @@ export class EventFeedConsumer {
           this.opts.group,
           this.consumer,
           'COUNT',
-          50,
+          this.opts.count ?? 200,
           'BLOCK',
           this.opts.blockMs ?? 2000,
           'STREAMS',
@@ -93,24 +101,38 @@ export class EventFeedConsumer {
   }
 
   private async handleAll(entries: Entries): Promise<void> {
+    const ack: string[] = [];
+    const items: Array<{ event: VideoEvent; entryId: string }> = [];
     for (const [id, fields] of entries) {
       if (!fields) {
-        // Trimmed away while pending: nothing to handle.
-        await this.redis.xack(this.opts.stream, this.opts.group, id);
+        ack.push(id); // trimmed away while pending: nothing to handle
         continue;
       }
-      const i = fields.indexOf(PAYLOAD_FIELD);
       try {
-        const event = parseVideoEvent(fields[i + 1] ?? '');
-        await this.opts.handle(event, id);
-        await this.redis.xack(this.opts.stream, this.opts.group, id);
+        items.push({ event: parseStoredEvent(fields[fields.indexOf(PAYLOAD_FIELD) + 1] ?? ''), entryId: id });
       } catch (err) {
         this.opts.onError(err, id);
-        if (err instanceof SyntaxError || (err as Error).name === 'ZodError') {
-          await this.redis.xack(this.opts.stream, this.opts.group, id); // off-contract: never retry
-        }
+        ack.push(id); // off-contract: never retry
       }
     }
+    if (items.length > 0) {
+      let results: unknown[];
+      try {
+        results = await this.opts.handle(items);
+      } catch (err) {
+        results = items.map(() => err);
+      }
+      items.forEach((item, i) => {
+        const r = results[i];
+        if (!(r instanceof Error)) ack.push(item.entryId);
+        else {
+          this.opts.onError(r, item.entryId);
+          if (r instanceof SyntaxError || r.name === 'ZodError') ack.push(item.entryId); // off-contract: never retry
+        }
+      });
+    }
+    // One XACK for the whole read.
+    if (ack.length > 0) await this.redis.xack(this.opts.stream, this.opts.group, ...ack);
   }
 
   async stop(): Promise<void> {
