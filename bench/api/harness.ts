@@ -76,11 +76,14 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `apps/api/src/server.ts` in its own Node process and waits for `/readyz`. */
-export async function startApiProcess(infra: Infra, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ApiProcess> {
+/**
+ * Starts `apps/api/src/server.ts` in its own Node process and waits for `/readyz`. `root`: another
+ * checkout of the repository to run the API of (see `prepare-before.sh`).
+ */
+export async function startApiProcess(infra: Infra, env: Record<string, string> = {}, nodeArgs: string[] = [], root = REPO_ROOT): Promise<ApiProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, '--conditions=development', '--import', 'tsx', join(REPO_ROOT, 'apps/api/src/server.ts')], {
-    cwd: REPO_ROOT,
+  const child = spawn(process.execPath, [...nodeArgs, '--conditions=development', '--import', 'tsx', join(root, 'apps/api/src/server.ts')], {
+    cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'production',
@@ -147,6 +150,57 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds of a process and its direct children (the API's cluster workers), from /proc. */
+export async function treeCpuSeconds(pid: number): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  let total = 0;
+  for (const p of await readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = await readFile(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(p) === pid || Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
+/** Busy and total jiffies of the whole machine so far (all cores), from /proc/stat. */
+export async function machineJiffies(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** CPU seconds (user + system) Redis has used so far (`INFO cpu`, main thread and children). */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return get('used_cpu_sys') + get('used_cpu_user');
+}
+
+/** CPU seconds (user + system) used so far by all live processes whose name is `comm` (e.g. `postgres`). */
+export async function processGroupCpuSeconds(comm: string): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  let total = 0;
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
 export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -179,6 +233,6 @@ export async function machine(redis: Redis): Promise<string> {
   return (
     `${c.length}-core CPU (${c[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ` +
     `Node ${process.version}, Redis ${redisVersion}, PostgreSQL local; load generator, API, Redis and Postgres share the cores; ` +
-    `1-min load average at start ${loadavg()[0]!.toFixed(2)} (other work was running on the machine)`
+    `1-min load average at start ${loadavg()[0]!.toFixed(2)}`
   );
 }
