@@ -30,13 +30,53 @@ export function hashApiKey(secret: string): string {
 
 /**
  * Redis pub/sub channel on which a change to a key (revocation, limits) is announced; the
- * message is the key id. Every API instance drops that key from its in-memory cache at once.
+ * message is `<key id> <nonce>`. Every API instance drops that key from its in-memory cache and
+ * then confirms by pushing to {@link apiKeyAckKey}.
  */
 export function apiKeyChangesChannel(prefix: string): string {
   return `${prefix}:api-keys:changed`;
 }
 
-/** Announces that `keyId` changed (see {@link apiKeyChangesChannel}). */
-export async function publishApiKeyChange(redis: { publish(channel: string, message: string): Promise<number> }, prefix: string, keyId: string): Promise<void> {
-  await redis.publish(apiKeyChangesChannel(prefix), keyId);
+/** List every instance pushes one entry to once it has applied announcement `nonce`. */
+export function apiKeyAckKey(prefix: string, nonce: string): string {
+  return `${prefix}:api-keys:ack:${nonce}`;
+}
+
+/** What {@link publishApiKeyChange} needs of a connection (any ioredis client). */
+export interface AnnounceConnection {
+  publish(channel: string, message: string): Promise<number>;
+  llen(key: string): Promise<number>;
+  del(...keys: string[]): Promise<number>;
+}
+
+export interface Announcement {
+  /** API instances subscribed when it was published. */
+  instances: number;
+  /** Those that confirmed they dropped the key before the deadline. */
+  confirmed: number;
+}
+
+/**
+ * Announces that `keyId` changed (see {@link apiKeyChangesChannel}) and waits until every
+ * instance that received it has confirmed (or `timeoutMs` passed), so that once it resolves with
+ * `confirmed === instances`, no instance still serves the old key from memory: a revocation is
+ * refused at once everywhere, not merely soon. Instances whose subscription is down are not
+ * counted; they serve nothing from their cache until they have resubscribed.
+ */
+export async function publishApiKeyChange(redis: AnnounceConnection, prefix: string, keyId: string, opts: { timeoutMs?: number } = {}): Promise<Announcement> {
+  const nonce = randomBytes(8).toString('hex');
+  const ack = apiKeyAckKey(prefix, nonce);
+  const instances = await redis.publish(apiKeyChangesChannel(prefix), `${keyId} ${nonce}`);
+  let confirmed = 0;
+  const deadline = Date.now() + (opts.timeoutMs ?? 2000);
+  try {
+    while (instances > 0) {
+      confirmed = await redis.llen(ack);
+      if (confirmed >= instances || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    await redis.del(ack).catch(() => undefined);
+  }
+  return { instances, confirmed: Math.min(confirmed, instances) };
 }

@@ -44,15 +44,21 @@ const list = (baseURL: string, secret: string) => fetch(`${baseURL}/videos`, { h
 
 describe('API key cache', () => {
   test('a revoked key is refused at once by every instance that had it cached', async () => {
-    const { keyId, secret } = await stack.client('replicated');
-    for (const base of [stack.baseURL, replicaURL]) assert.equal((await list(base, secret)).status, 200);
-    assert.ok(stack.app.apiKeys.cache.size >= 1 && replica.apiKeys.cache.size >= 1, 'both instances cached the key');
-    await stack.keys.revoke(keyId); // commits, then announces
-    for (const base of [stack.baseURL, replicaURL]) {
-      const res = await list(base, secret);
-      assert.equal(res.status, 401);
-      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+    for (let round = 0; round < 5; round++) {
+      const { keyId, secret } = await stack.client(`replicated-${round}`);
+      for (const base of [stack.baseURL, replicaURL]) assert.equal((await list(base, secret)).status, 200);
+      assert.ok(stack.app.apiKeys.cache.size >= 1 && replica.apiKeys.cache.size >= 1, 'both instances cached the key');
+      await stack.keys.revoke(keyId); // commits, announces, waits for both instances to confirm
+      for (const base of [stack.baseURL, replicaURL]) {
+        const res = await list(base, secret);
+        assert.equal(res.status, 401, `round ${round}`);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+      }
     }
+  });
+
+  test('an announcement resolves once every subscribed instance confirmed it', async () => {
+    assert.deepEqual(await stack.app.apiKeys.announceChange('key_nothing'), { instances: 2, confirmed: 2 });
   });
 
   test('the keys CLI announces a revocation: a running instance refuses the key at once', async () => {

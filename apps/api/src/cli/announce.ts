@@ -9,7 +9,8 @@ export class AnnounceError extends Error {
 
 /**
  * The CLIs' announcement of a changed key (revocation, limits) on Redis, so every running API
- * instance drops it from its key cache at once. One short-lived connection; a Redis that is
+ * instance drops it from its key cache at once; it returns once they all confirmed (a warning
+ * names any that did not within 2 s). One short-lived connection; a Redis that is
  * down fails fast with an {@link AnnounceError} saying what that means.
  */
 export function cliAnnouncer(config: Config): { announce: (keyId: string) => Promise<void>; close: () => void } {
@@ -27,7 +28,13 @@ export function cliAnnouncer(config: Config): { announce: (keyId: string) => Pro
       }
       try {
         if (redis.status === 'wait') await redis.connect();
-        await publishApiKeyChange(redis, config.REDIS_PREFIX, keyId);
+        const { instances, confirmed } = await publishApiKeyChange(redis, config.REDIS_PREFIX, keyId);
+        if (confirmed < instances) {
+          process.stderr.write(
+            `warning: ${confirmed} of ${instances} API instances confirmed the change to ${keyId} in time; the others apply it ` +
+              `as soon as they process the announcement (at the latest after API_KEY_CACHE_TTL_MS, ${config.API_KEY_CACHE_TTL_MS} ms)\n`,
+          );
+        }
       } catch (err) {
         throw new AnnounceError(
           `the change to ${keyId} is saved, but it could not be announced through Redis at ${hostPort(config.REDIS_URL, 6379)} ` +

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { API_KEY_PATTERN, hashApiKey, publishApiKeyChange } from '../api-keys.js';
+import { API_KEY_PATTERN, apiKeyAckKey, hashApiKey, publishApiKeyChange, type Announcement } from '../api-keys.js';
 import { ApiError } from '../errors.js';
 import { ApiKeyCache } from '../services/api-key-cache.js';
 
@@ -25,7 +25,7 @@ declare module 'fastify' {
     /** preHandler hook: refuses (403) keys without the admin role. */
     requireAdmin: (request: FastifyRequest) => Promise<void>;
     /** The keys cache, and the announcement of a changed key (revocation, limits) to every instance. */
-    apiKeys: { cache: ApiKeyCache; announceChange: (keyId: string) => Promise<void> };
+    apiKeys: { cache: ApiKeyCache; announceChange: (keyId: string) => Promise<Announcement> };
   }
 }
 
@@ -54,6 +54,15 @@ export const authPlugin = fp(
         return row && { ...row, role: row.role === 'admin' ? 'admin' : 'user' };
       },
       onError: () => undefined, // the command connection and /readyz report Redis being down
+      acknowledge: (nonce) => {
+        const key = apiKeyAckKey(app.keyspace.prefix, nonce);
+        app.redis
+          .multi()
+          .rpush(key, '1')
+          .expire(key, 60)
+          .exec()
+          .catch(() => undefined); // the announcer then waits until its deadline
+      },
     });
     cache.start();
     app.decorate('apiKeys', { cache, announceChange: (keyId: string) => publishApiKeyChange(app.redis, app.keyspace.prefix, keyId) });

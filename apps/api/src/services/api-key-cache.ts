@@ -23,6 +23,8 @@ export interface ApiKeyCacheOptions {
   /** @defaultValue 10_000 */
   maxEntries?: number;
   onError?: (err: Error) => void;
+  /** Confirms an announcement once its key was dropped (see `publishApiKeyChange`). */
+  acknowledge?: (nonce: string) => void;
 }
 
 interface Entry {
@@ -34,7 +36,9 @@ interface Entry {
  * In-memory cache of API keys by secret hash, so an authenticated request costs no database
  * round trip. Revocation and limit changes stay immediate across every API instance: whoever
  * changes a key publishes its id (`publishApiKeyChange`; the keys and limits CLIs and
- * `ApiKeyService` do), and every instance's subscriber drops it. Entries are served only while
+ * `ApiKeyService` do), every instance's subscriber drops it and confirms, and the publisher
+ * waits for those confirmations, so when a revocation returns no instance still accepts the key
+ * from memory. Entries are served only while
  * that subscription is live: when the subscriber connection drops, the cache is emptied and
  * bypassed (every request reads the database) until it has subscribed again, so a missed
  * announcement cannot keep a revoked key alive. A lookup that was in flight when an
@@ -69,8 +73,11 @@ export class ApiKeyCache {
   start(): void {
     if (this.#opts.ttlMs <= 0) return;
     const sub = this.#opts.subscriber;
-    sub.on('message', (channel: string, keyId: string) => {
-      if (channel === this.#channel) this.invalidate(keyId);
+    sub.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
+      const [keyId, nonce] = message.split(' ');
+      if (keyId) this.invalidate(keyId);
+      if (nonce) this.#opts.acknowledge?.(nonce);
     });
     const down = () => {
       this.#live = false;

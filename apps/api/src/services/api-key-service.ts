@@ -30,7 +30,7 @@ export interface ApiKeyServiceOptions {
    * drop it at once. Without it a revocation reaches running instances only after their
    * `API_KEY_CACHE_TTL_MS`.
    */
-  announceChange?: (keyId: string) => Promise<void>;
+  announceChange?: (keyId: string) => Promise<unknown>;
 }
 
 /** API keys: create (the secret is returned once and never stored), list, revoke. */
