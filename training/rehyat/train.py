@@ -137,7 +137,7 @@ class Forward:
             self.compiled = torch.compile(module)
 
     def __call__(self, *a, **kw):
-        return (self.compiled or self.module)(*a, **kw)
+        return (self.compiled if self.compiled is not None else self.module)(*a, **kw)
 
     def disable(self, err):
         if self.compiled is None:
@@ -525,6 +525,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget-scale", type=float, default=1.0)
+    ap.add_argument("--compile", type=int, default=None, help="1/0: override the preset's torch.compile")
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES))
     ap.add_argument("--resume", default=None, help="checkpoint of an earlier call to continue from")
     ap.add_argument("--budget", action="append", default=[], metavar="STAGE=SECONDS",
@@ -537,6 +538,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     p = preset(a.preset)
     p.budgets = {k: v * a.budget_scale for k, v in p.budgets.items()}
+    if a.compile is not None:
+        p.compile = bool(a.compile)
     for kv in a.budget:
         k, v = kv.split("=")
         p.budgets[k] = float(v)

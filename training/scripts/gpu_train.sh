@@ -20,7 +20,7 @@ case "${PHASE:?PHASE must be vae-teacher, teacher, student or all}" in
   teacher)     run --preset long --seed 1 --resume "../${RESUME:?}" --stages teacher \
                    --budget teacher=$TEACHER_B --sched teacher=$TEACHER_A:$TOTAL ;;
   student)     run --preset long --seed 2 --resume "../${RESUME:?}" --stages sweep,stage1,stage2 \
-                   --eval --deadline-s ${DEADLINE_S:-540} ;;
+                   --budget stage2=${STAGE2_S:-300} --compile ${COMPILE:-1} --eval --deadline-s ${DEADLINE_S:-540} ;;
   all)         run --preset full --eval --deadline-s 500 ;;
   *) echo "unknown PHASE $PHASE" >&2; exit 2 ;;
 esac

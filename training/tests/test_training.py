@@ -72,3 +72,11 @@ def test_ema_keeps_an_average_of_the_weights():
     ema.copy_to_module()
     d = min(0.5, 2 / 11)
     assert torch.allclose(lin.weight, w0 + (1 - d) * 1.0)
+
+
+def test_eval_lengths_count_from_the_teachers_training_clip_for_every_full_size_preset():
+    # regression: preset "long" was evaluated at 0.5 s / 2 s / 8 s instead of 2 s / 8 s / 32 s
+    from rehyat.eval.run import base_latent_frames
+    for name in ("full", "long"):
+        assert base_latent_frames(name) * 4 == train.preset(name).frames
+    assert base_latent_frames("tiny") * 4 == train.preset("tiny").frames

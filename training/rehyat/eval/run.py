@@ -74,6 +74,11 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     return res
 
 
+def base_latent_frames(preset_name: str) -> int:
+    """Latent frames of 1x = the teacher's training clip: 8 (2 s) for every full-size preset."""
+    return 2 if preset_name == "tiny" else 8
+
+
 def psnr(a, b) -> float:
     mse = float(((a.float() - b.float()) ** 2).mean())
     return round(10 * math.log10(1.0 / max(mse, 1e-10)), 2)
@@ -83,7 +88,7 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
                 lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16, deadline=None) -> dict:
     t0 = time.time()
     size = 8 * teacher.cfg.latent_height
-    base_latent = 8 if preset_name == "full" else 2
+    base_latent = base_latent_frames(preset_name)
     chunk_frames = 4 * student.cfg.tc
     det = Detector(size=size, device=device, calib=30)
     sets = {"in_distribution": prompt_set("exclude", n, 1234), "held_out": prompt_set("only", n, 4321)}
@@ -99,6 +104,9 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
         gt = render(scenes, base_latent * 4, size=size, device=device)
         res.setdefault("ground_truth", {})[sname] = score_set(det, gt, prompts, chunk_frames, device)
     models = {"teacher": teacher, "student_stage1": stage1, "student_stage2": student}
+    if stage1 is None:  # e.g. a released checkpoint, which holds only the final student
+        del models["student_stage1"]
+    res["settings"]["base_latent_frames"] = base_latent
     for sname, prompts in sets.items():
         for mult in lengths:
             ps = prompts if mult == 1 else prompts[:n_long]
@@ -135,7 +143,7 @@ def main(argv=None):
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     lengths = tuple(int(x) for x in a.lengths.split(","))
     preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
-    res = eval_models(tok, vae, text, teacher, student, student, device, preset_name=preset_name, n=a.n,
+    res = eval_models(tok, vae, text, teacher, None, student, device, preset_name=preset_name, n=a.n,
                       lengths=lengths, teacher_lengths=lengths, n_long=a.n_long)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)

@@ -181,7 +181,8 @@ def main(argv=None):
         with open(a.metrics) as f:
             m = json.load(f)
         training = {k: m[k] for k in ("device", "torch", "train_seconds") if k in m}
-    manifest = build_manifest(a.out, a.version, files, tok, vae, text, teacher, student, training)
+    manifest = build_manifest(a.out, a.version, files, tok, vae, text, teacher, student, training,
+                              student_name=a.version, teacher_name=f"{a.version}-teacher")
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     total = sum(e["bytes"] for e in manifest["files"].values())
