@@ -92,9 +92,11 @@ def compile_one(name, cfg):
     n_args = sum(1 for a in fn.arg_names if sig[a] != "constexpr")
     want = ["u64" if sig[a].startswith("*") else ("f32" if sig[a] == "fp32" else "u32")
             for a in fn.arg_names if sig[a] != "constexpr"]
-    norm = ["u32" if p in ("b32", "s32") else ("u64" if p in ("b64", "s64") else p) for p in params]
-    if norm[:n_args] != want or any(p != "u64" for p in norm[n_args:]):
+    width = {"u32": 32, "s32": 32, "b32": 32, "f32": 32, "u64": 64, "s64": 64, "b64": 64}
+    if (len(params) < n_args or any(width.get(p) != width[w] for p, w in zip(params, want))
+            or any(width.get(p) != 64 for p in params[n_args:])):
         raise RuntimeError(f"{name}: unexpected .entry parameters {params} (want {want} + pointers)")
+    norm = want + ["u64"] * (len(params) - n_args)  # the launcher's names: widths checked above
     if ")ptx\"" in ptx:
         raise RuntimeError("PTX contains the raw-string delimiter")
     meta = {key: (list(v) if isinstance(v, tuple) else v) for key, v in mdd.items()

@@ -10,7 +10,10 @@
 //                   32 keys per step.
 //  ha_state_update  S' = S + sum fk_j v_j^T, z' = z + sum fk_j over the tokens leaving the window
 //                   (tokens split over blocks, float atomics into S', z' copied from S, z).
-//  ha_tails         the last Tn window tokens -> k_tail', v_tail', fk_tail'.
+//  ha_tails         the last Tn window tokens -> k_tail', v_tail', fk_tail' (16-byte elements when
+//                   every row allows).
+// For float16 on compute capability 9.0 (d in {32, 64, 128}, D' % 16 == 0) the attention and the
+// state update run as Triton kernels instead (hybrid_attention_triton.cc); these are the fallback.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -596,7 +599,10 @@ cudaError_t LaunchAll(const HaDims& D, const HaBuffers& b, cudaStream_t s) {
   tr = half ? TritonStateUpdate(D, b, s) : kTritonNotUsed;
   if (tr > 0) return static_cast<cudaError_t>(tr);
   if (tr == kTritonNotUsed && (e = LaunchStateUpdate<T>(b, g, BH, s))) return e;
-  if (D.tail_out > 0 && half && D.d % 8 == 0 && D.Dp % 8 == 0) {
+  auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (D.tail_out > 0 && half && D.d % 8 == 0 && D.Dp % 8 == 0 && a16(b.k) && a16(b.v) && a16(b.fk) &&
+      a16(b.k_tail) && a16(b.v_tail) && a16(b.fk_tail) && a16(b.k_tail_out) && a16(b.v_tail_out) &&
+      a16(b.fk_tail_out)) {
     // 16-byte copies (the rows of every tensor are multiples of 16 bytes)
     Geo gv = g;
     gv.d /= 8;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -172,9 +173,17 @@ int Find(const char* kind, int64_t d) {
   return -1;
 }
 
-bool Applies(const HaDims& D) {
+bool Aligned16(std::initializer_list<const void*> ps) {
+  for (const void* p : ps)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// The kernels are compiled for these shapes, with every pointer and D' assumed multiples of 16.
+bool Applies(const HaDims& D, const HaBuffers& b) {
   return TritonEnabled() && D.half && (D.d == 32 || D.d == 64 || D.d == 128) && D.Dp >= 16 && D.Dp % 16 == 0 &&
-         D.B * D.H <= 65535 && D.Nc < (int64_t{1} << 24) && D.Nt < (int64_t{1} << 24);
+         D.B * D.H <= 65535 && D.Nc < (int64_t{1} << 24) && D.Nt < (int64_t{1} << 24) &&
+         Aligned16({b.q, b.k, b.v, b.fq, b.fk, b.k_tail, b.v_tail, b.fk_tail, b.S, b.z, b.y, b.S_out, b.z_out});
 }
 
 int Launch(CUfunction f, int i, unsigned gx, unsigned gy, unsigned gz, CUstream s, void** args) {
@@ -199,7 +208,7 @@ void SetTritonEnabled(int mode) { g_override = mode; }
 bool TritonBuilt() { return true; }
 
 int TritonAttention(const HaDims& D, const HaBuffers& b, void* stream) {
-  if (!Applies(D) || D.Nc == 0) return kTritonNotUsed;
+  if (!Applies(D, b) || D.Nc == 0) return kTritonNotUsed;
   const int i = Find("attn", D.d);
   if (i < 0) return kTritonNotUsed;
   CUstream s = static_cast<CUstream>(stream);
@@ -225,7 +234,7 @@ int TritonAttention(const HaDims& D, const HaBuffers& b, void* stream) {
 }
 
 int TritonStateUpdate(const HaDims& D, const HaBuffers& b, void* stream) {
-  if (!Applies(D)) return kTritonNotUsed;
+  if (!Applies(D, b)) return kTritonNotUsed;
   const int i = Find("state", D.d);
   if (i < 0) return kTritonNotUsed;
   CUstream s = static_cast<CUstream>(stream);
