@@ -27,6 +27,8 @@ def test_eval_runs_on_tiny_models(tmp_path):
     for k in ("color", "shape", "background", "motion", "flicker", "boundary_ratio", "psnr_vs_teacher_db"):
         assert k in r
     assert res["ground_truth"]["in_distribution"]["background"] >= 50.0
+    assert set(res["vae_reconstruction"]) == {"in_distribution", "held_out"}
+    assert "motion" in res["vae_reconstruction"]["held_out"]
 
 
 def test_a_recipe_split_over_calls_resumes_from_the_teacher_checkpoint(tmp_path):

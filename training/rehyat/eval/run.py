@@ -61,6 +61,17 @@ def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=
     return torch.cat(out)
 
 
+@torch.no_grad()
+def reconstruct(vae, frames, batch=8):
+    """frames [B, F, H, W, 3] in [0, 1] -> the VAE's encode -> decode of them, same layout (float16, CPU)."""
+    out = []
+    for i in range(0, frames.shape[0], batch):
+        x = frames[i:i + batch].float().permute(0, 4, 1, 2, 3).mul(2).sub(1)
+        y, _ = vae.decoder(vae.encoder(x))
+        out.append(((y.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).half().cpu())
+    return torch.cat(out)
+
+
 def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     acc: Dict[str, list] = {}
     for f, p in zip(frames, prompts):
@@ -103,6 +114,9 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
                 o.x, o.y, o.phase = float(rng.uniform(30, 98)), float(rng.uniform(30, 98)), float(rng.random())
         gt = render(scenes, base_latent * 4, size=size, device=device)
         res.setdefault("ground_truth", {})[sname] = score_set(det, gt, prompts, chunk_frames, device)
+        # the autoencoder's ceiling: the same videos through encode -> decode
+        res.setdefault("vae_reconstruction", {})[sname] = score_set(det, reconstruct(vae, gt), prompts,
+                                                                     chunk_frames, device)
     models = {"teacher": teacher, "student_stage1": stage1, "student_stage2": student}
     if stage1 is None:  # e.g. a released checkpoint, which holds only the final student
         del models["student_stage1"]
@@ -138,10 +152,12 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--n-long", type=int, default=16)
     ap.add_argument("--lengths", default="1,4,16")
+    ap.add_argument("--ceilings-only", action="store_true",
+                    help="only the detector's ceilings: ground truth and VAE reconstruction (no sampling)")
     a = ap.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
-    lengths = tuple(int(x) for x in a.lengths.split(","))
+    lengths = tuple(int(x) for x in a.lengths.split(",")) if not a.ceilings_only else ()
     preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
     res = eval_models(tok, vae, text, teacher, None, student, device, preset_name=preset_name, n=a.n,
                       lengths=lengths, teacher_lengths=lengths, n_long=a.n_long)
