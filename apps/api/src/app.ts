@@ -1,10 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { GENERATION_QUEUE } from '@rehyat/contracts';
 import { publishVideoEvent } from '@rehyat/events';
 import { EMBEDDED_S3_CREDENTIALS, type ObjectStorageOptions } from '@rehyat/storage';
+import { WEBHOOK_QUEUE } from '@rehyat/webhooks';
 import type { Config } from './config.js';
 import type { ModelRegistry } from './model-registry.js';
+import { AdminQueues, AdminVideoService } from './admin/index.js';
 import { authPlugin } from './plugins/auth.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { webhooksPlugin } from './plugins/webhooks.js';
@@ -20,6 +23,8 @@ import { prismaPlugin } from './plugins/prisma.js';
 import { queuePlugin } from './plugins/queue.js';
 import { redisPlugin } from './plugins/redis.js';
 import { storagePlugin } from './plugins/storage.js';
+import { adminRoutes } from './routes/admin.js';
+import { adminDashboardRoutes } from './routes/admin-dashboard.js';
 import { eventRoutes } from './routes/events.js';
 import { playlistRoutes } from './routes/playlist.js';
 import { videoRoutes } from './routes/videos.js';
@@ -111,5 +116,18 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   await app.register(eventRoutes, { signing: signingOptions(config), heartbeatMs: config.SSE_HEARTBEAT_MS });
   await app.register(playlistRoutes, { signing: signingOptions(config) });
+  await app.register(adminRoutes, {
+    queues: new AdminQueues({ [GENERATION_QUEUE]: app.generationQueue, [WEBHOOK_QUEUE]: app.webhooks.queue.queue }),
+    videos: new AdminVideoService({
+      prisma: app.prisma,
+      redis: app.redis,
+      keyspace: app.keyspace,
+      queue: app.generationQueue,
+      active: app.limits.active,
+      redisTimeoutMs: config.DEPENDENCY_TIMEOUT_MS,
+    }),
+    redisTimeoutMs: config.DEPENDENCY_TIMEOUT_MS,
+  });
+  await app.register(adminDashboardRoutes);
   return app;
 }

@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
   video_not_cancellable: { status: 409, type: 'invalid_request_error', message: 'The video has already finished.' },
   video_in_progress: { status: 409, type: 'invalid_request_error', message: 'The video is being generated; cancel it before deleting it.' },
   video_not_completed: { status: 409, type: 'invalid_request_error', message: 'The source video has not completed.' },
+  video_not_retryable: { status: 409, type: 'invalid_request_error', message: 'Only a failed video whose job is still kept can be retried.' },
   idempotency_key_reused: { status: 422, type: 'invalid_request_error', message: 'This Idempotency-Key was used with a different request body.' },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send application/json or multipart/form-data.' },
