@@ -75,12 +75,19 @@ export interface VideoEvent<T extends VideoEventType = VideoEventType> {
   data: VideoEventData<T>;
 }
 
-/** Parses one stream entry's JSON payload; throws a ZodError on anything off-contract. */
+/**
+ * The envelope of every event, built once at module load: zod compiles a schema on its first
+ * parse, and building one per call cost more than the rest of a parse (readers decode every event).
+ */
+const VideoEventHead = z.object({ type: VideoEventType, video_id: z.string(), created_at: z.string(), data: z.unknown() });
+
+/**
+ * Parses one stream entry's JSON payload: a SyntaxError on bad JSON, a ZodError on anything
+ * off-contract (envelope first, then `EVENT_DATA[type]`). Unknown keys are dropped. Returns a new
+ * object on every call.
+ */
 export function parseVideoEvent(json: string): VideoEvent {
-  const raw: unknown = JSON.parse(json);
-  const head = z
-    .object({ type: VideoEventType, video_id: z.string(), created_at: z.string(), data: z.unknown() })
-    .parse(raw);
+  const head = VideoEventHead.parse(JSON.parse(json));
   const data = EVENT_DATA[head.type].parse(head.data);
   return { ...head, data } as VideoEvent;
 }

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
-import { EVENT_DATA, VideoEventType, type Keyspace, type VideoEvent, type VideoId } from '@rehyat/contracts';
+import { parseVideoEvent, type Keyspace, type VideoEvent, type VideoId } from '@rehyat/contracts';
 import { STREAM_START_ID, normalizeStreamId } from './event-id.js';
 import { PAYLOAD_FIELD } from './publish.js';
 
@@ -24,20 +23,12 @@ export class InvalidStreamEntryError extends Error {
 
 export type RawEntry = [id: string, fields: string[]];
 
-/** The event envelope, built once (zod compiles a schema on first use). */
-const EventHead = z.object({ type: VideoEventType, video_id: z.string(), created_at: z.string(), data: z.unknown() });
-
 /**
- * Parses one stream entry's JSON payload exactly as the contract's `parseVideoEvent` does (a
- * ZodError or SyntaxError on anything off-contract), with its envelope schema built once instead
- * of per call: readers decode every event (the SSE hub, the API's feed consumer), and compiling
- * a zod schema per event cost more than the rest of the work.
+ * Parses one stream entry's JSON payload: the contract's `parseVideoEvent` itself (a ZodError or
+ * SyntaxError on anything off-contract; its schemas are built once). Kept under this name for the
+ * readers that import it from here.
  */
-export function parseStoredEvent(json: string): VideoEvent {
-  const head = EventHead.parse(JSON.parse(json));
-  const data = EVENT_DATA[head.type].parse(head.data);
-  return { ...head, data } as VideoEvent;
-}
+export const parseStoredEvent: (json: string) => VideoEvent = parseVideoEvent;
 
 /** Decodes one raw XREAD/XRANGE entry. */
 export function decodeEntry(streamKey: string, [id, fields]: RawEntry): StoredVideoEvent | InvalidStreamEntryError {

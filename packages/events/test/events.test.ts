@@ -56,6 +56,7 @@ function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Pr
 
 describe('parseStoredEvent', () => {
   test("decodes as the contract's parseVideoEvent does, valid or not", () => {
+    assert.equal(parseStoredEvent, parseVideoEvent, 'the contract function itself, not a copy');
     const id = newVideoId();
     const good = [
       { type: 'video.queued', video_id: id, created_at: '2026-01-01T00:00:00.000Z', data: { queue_position: 3 } },
