@@ -34,11 +34,15 @@ export interface GeneratedChunk {
   startFrame: number;
   frames: RgbFrames;
   /**
-   * Everything needed to continue after this chunk (recurrent state sets, sampler position,
-   * decoder cache, RNG), serialized. Resuming from it yields exactly the chunks an uninterrupted
-   * run yields next. Absent for generators that cannot resume (the teacher).
+   * Serializes everything needed to continue after this chunk (recurrent state sets, sampler
+   * position, decoder cache, RNG) into a new buffer: a snapshot, copied off the device and out of
+   * every buffer the generator reuses, so it stays valid (and can be uploaded in the background)
+   * while the next chunks compute. Resuming from it yields exactly the chunks an uninterrupted run
+   * yields next. Lazy, so a caller that keeps only some checkpoints pays only for those; it must
+   * be called before the next chunk is requested (it throws afterwards: the state has moved on).
+   * Absent for generators that cannot resume (the teacher).
    */
-  checkpoint?: Uint8Array;
+  checkpoint?: () => Uint8Array;
 }
 
 /** Reported after every denoising step. */

@@ -48,8 +48,9 @@ type StateSet = Record<string, Feed>;
  * Memory: K state sets and one decoder cache, whatever the video length.
  *
  * Noise: one `NoiseRng(seed)` stream; chunk t's initial latent `[1, C, Tc, h, w]` is the next
- * `C*Tc*h*w` normals (row-major). Checkpoints after each chunk hold all K state sets, the decoder
- * cache, the RNG state and the position, so a resumed run yields exactly the same chunks.
+ * `C*Tc*h*w` normals (row-major). Every chunk offers a checkpoint (serialized on demand) holding
+ * all K state sets, the decoder cache, the RNG state and the position, so a resumed run yields
+ * exactly the same chunks.
  */
 export class StudentGenerator implements Generator {
   readonly info: GeneratorInfo;
@@ -134,25 +135,29 @@ export class StudentGenerator implements Generator {
       const frames = decoderOutputToRgb(toHost(dec[IO.vae.frames]!));
       const startFrame = framesDone;
       framesDone += frames.count;
-      const checkpoint = writeCheckpoint(
-        {
-          kind: 'rehyat-student',
-          model_version: m.version,
-          chunk: c,
-          chunks_total: chunksTotal,
-          frames_done: framesDone,
-          prompt: req.prompt,
-          seed: req.seed,
-          steps,
-          guidance,
-          shift,
-          rng: rng.state(),
-          cache: L.vae_decoder.caches.map((d) => d.name),
-        },
-        states,
-        cache,
-      );
+      const meta: StudentCheckpointMeta = {
+        kind: 'rehyat-student',
+        model_version: m.version,
+        chunk: c,
+        chunks_total: chunksTotal,
+        frames_done: framesDone,
+        prompt: req.prompt,
+        seed: req.seed,
+        steps,
+        guidance,
+        shift,
+        rng: rng.state(),
+        cache: L.vae_decoder.caches.map((d) => d.name),
+      };
+      // Serialized only when asked for, and only while the generator is paused at this chunk:
+      // the next chunk replaces (and on the device disposes) the state sets and the cache.
+      let current = true;
+      const checkpoint = () => {
+        if (!current) throw new Error(`the checkpoint of chunk ${c} was asked for after the generator moved on to the next chunk`);
+        return writeCheckpoint(meta, states, cache);
+      };
       yield { index: c, chunksTotal, startFrame, frames, checkpoint };
+      current = false;
     }
     for (const s of states) disposeAll(s);
   }

@@ -16,9 +16,11 @@ import {
 } from '../src/index.js';
 import { tinyModelsDir } from './support/tiny-model.js';
 
-async function collect(g: Generator, req: GenerationRequest, opts = {}): Promise<GeneratedChunk[]> {
-  const out: GeneratedChunk[] = [];
-  for await (const c of g.generate(req, opts)) out.push(c);
+/** A chunk with its checkpoint taken while the generator was paused at it (as the worker does). */
+type Collected = GeneratedChunk & { saved?: Uint8Array };
+async function collect(g: Generator, req: GenerationRequest, opts = {}): Promise<Collected[]> {
+  const out: Collected[] = [];
+  for await (const c of g.generate(req, opts)) out.push({ ...c, ...(c.checkpoint ? { saved: c.checkpoint() } : {}) });
   return out;
 }
 const joined = (chunks: GeneratedChunk[]) => Buffer.concat(chunks.map((c) => c.frames.data));
@@ -53,7 +55,7 @@ describe('student and teacher on the tiny exported model (onnxruntime-node, CPU)
       [1, 8, 8, 32, 32],
       [2, 16, 8, 32, 32],
     ]);
-    assert.ok(a.every((c) => c.checkpoint && c.checkpoint.length > 0));
+    assert.ok(a.every((c) => c.saved && c.saved.length > 0));
     const b = await collect(student, req);
     assert.ok(joined(a).equals(joined(b)), 'same seed, same frames');
     const c = await collect(student, { ...req, seed: 6 });
@@ -73,20 +75,35 @@ describe('student and teacher on the tiny exported model (onnxruntime-node, CPU)
   it('resuming from any chunk checkpoint yields exactly the frames of an uninterrupted run', async () => {
     const full = await collect(student, req);
     for (const k of [0, 1]) {
-      const rest = await collect(student, req, { resumeFrom: full[k]!.checkpoint });
+      const rest = await collect(student, req, { resumeFrom: full[k]!.saved });
       assert.deepEqual(rest.map((c) => c.index), full.slice(k + 1).map((c) => c.index));
       assert.ok(joined(rest).equals(joined(full.slice(k + 1))), `resume after chunk ${k}`);
     }
-    const none = await collect(student, req, { resumeFrom: full[2]!.checkpoint });
+    const none = await collect(student, req, { resumeFrom: full[2]!.saved });
     assert.equal(none.length, 0, 'nothing left after the last chunk');
+  });
+
+  it('a checkpoint is a snapshot taken while paused at its chunk: later chunks leave it unchanged; asked for late, it throws', async () => {
+    const it_ = student.generate(req);
+    const first = (await it_.next()).value as GeneratedChunk;
+    const snap = first.checkpoint!();
+    const copy = Buffer.from(snap);
+    const second = (await it_.next()).value as GeneratedChunk;
+    assert.throws(() => first.checkpoint!(), /after the generator moved on/);
+    assert.ok(Buffer.from(snap).equals(copy), 'the next chunk did not write into the snapshot');
+    assert.ok(!Buffer.from(second.checkpoint!()).equals(copy), 'the next chunk has its own state');
+    await it_.return(undefined);
+    const rest = await collect(student, req, { resumeFrom: snap });
+    const full = await collect(student, req);
+    assert.ok(joined(rest).equals(joined(full.slice(1))), 'resumes like an uninterrupted run');
   });
 
   it('extend continues from the final state with a new prompt; a checkpoint of another request is refused', async () => {
     const full = await collect(student, req);
-    const ext = await collect(student, { ...req, prompt: 'a blue square moves left', seconds: 16 / fps }, { resumeFrom: full[2]!.checkpoint, resumeMode: 'extend' });
+    const ext = await collect(student, { ...req, prompt: 'a blue square moves left', seconds: 16 / fps }, { resumeFrom: full[2]!.saved, resumeMode: 'extend' });
     assert.deepEqual(ext.map((c) => [c.index, c.startFrame]), [[3, 24], [4, 32]]);
-    await assert.rejects(collect(student, { ...req, seed: 9 }, { resumeFrom: full[0]!.checkpoint }), /another request/);
-    await assert.rejects(collect(student, { ...req, steps: 4 }, { resumeFrom: full[0]!.checkpoint }), /steps=3/);
+    await assert.rejects(collect(student, { ...req, seed: 9 }, { resumeFrom: full[0]!.saved }), /another request/);
+    await assert.rejects(collect(student, { ...req, steps: 4 }, { resumeFrom: full[0]!.saved }), /steps=3/);
   });
 
   it('an AbortSignal stops generation between denoising steps', async () => {

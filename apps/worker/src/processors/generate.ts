@@ -303,7 +303,7 @@ async function shipChunk(
       eta: null,
     });
   }
-  if (chunk.checkpoint) await storage.put(storageKeys.checkpoint(id, chunk.index), chunk.checkpoint, { contentType: 'application/octet-stream' });
+  if (chunk.checkpoint) await storage.put(storageKeys.checkpoint(id, chunk.index), chunk.checkpoint(), { contentType: 'application/octet-stream' });
 }
 
 /** Index of the newest checkpoint of a video in S3, or null. */

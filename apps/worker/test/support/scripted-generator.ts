@@ -62,7 +62,7 @@ export class ScriptedGenerator implements Generator {
         chunksTotal: total,
         startFrame,
         frames: render(req.seed + salt, startFrame, count),
-        checkpoint: encodeCheckpoint({ chunk: c, total, salt }, new Map()),
+        checkpoint: () => encodeCheckpoint({ chunk: c, total, salt }, new Map()),
       };
     }
   }
