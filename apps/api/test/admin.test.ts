@@ -17,6 +17,7 @@ import {
   HEARTBEAT_TTL_S,
   JOBS,
   Keyspace,
+  WORKER_REGISTRY_PRUNE_AFTER_S,
   WorkerHeartbeat,
   type VideoId,
 } from '@rehyat/contracts';
@@ -258,11 +259,36 @@ describe('workers', () => {
     stale: boolean;
   }
 
-  /** What apps/worker's heartbeat does: the contract's state as JSON in field `state`, TTL HEARTBEAT_TTL_S. */
+  /**
+   * What apps/worker's heartbeat does: the contract's state as JSON in field `state`, TTL
+   * HEARTBEAT_TTL_S, and the worker id scored in the registry with the beat's time.
+   */
   async function beat(state: WorkerHeartbeat): Promise<void> {
     const key = keyspace.workerHeartbeat(state.worker_id);
-    await stack.redis.multi().hset(key, 'state', JSON.stringify(WorkerHeartbeat.parse(state))).expire(key, HEARTBEAT_TTL_S).exec();
+    await stack.redis
+      .multi()
+      .hset(key, 'state', JSON.stringify(WorkerHeartbeat.parse(state)))
+      .expire(key, HEARTBEAT_TTL_S)
+      .zadd(keyspace.workers(), Date.parse(state.updated_at), state.worker_id)
+      .exec();
   }
+  /** What apps/worker's stop function does. */
+  async function stopped(...ids: string[]): Promise<void> {
+    for (const id of ids) await stack.redis.multi().del(keyspace.workerHeartbeat(id)).zrem(keyspace.workers(), id).exec();
+  }
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const idle = (id: string, updatedAtMs: number): WorkerHeartbeat => ({
+    worker_id: id,
+    host: 'node-c',
+    pid: 1,
+    device: 'cpu',
+    device_memory_used_bytes: null,
+    device_memory_total_bytes: null,
+    current_video_id: null,
+    chunks_per_second: null,
+    started_at: iso(updatedAtMs - 60_000),
+    updated_at: iso(updatedAtMs),
+  });
 
   test('live workers from their heartbeats, with the video each generates; an old heartbeat is stale', async () => {
     assert.deepEqual((await call('GET', '/v1/admin/workers')).body, { object: 'list', data: [], stale_after_s: HEARTBEAT_TTL_S });
@@ -270,7 +296,6 @@ describe('workers', () => {
     const video = await alice.client.videos.create({ prompt: 'being generated', model: 'rehyat-test' });
     await stack.app.prisma.video.update({ where: { id: video.id }, data: { status: 'in_progress', progress: 40, workerId: 'gpu-0' } });
     const now = Date.now();
-    const iso = (ms: number) => new Date(ms).toISOString();
     await beat({
       worker_id: 'gpu-0',
       host: 'node-a',
@@ -308,7 +333,7 @@ describe('workers', () => {
       updated_at: iso(now - 1_000),
     });
     // Not a contract heartbeat: left out, not a 500.
-    await stack.redis.hset(keyspace.workerHeartbeat('broken'), 'state', '{not json');
+    await stack.redis.multi().hset(keyspace.workerHeartbeat('broken'), 'state', '{not json').zadd(keyspace.workers(), now, 'broken').exec();
 
     const res = await call('GET', '/v1/admin/workers');
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -330,11 +355,39 @@ describe('workers', () => {
     assert.equal(g2.current_video_id, 'video_ffffffffffffffffffffffffffffffff');
     assert.equal(g2.current_video, null, 'a video that no longer exists');
 
-    // A worker that stopped deletes its key (apps/worker's stop function): it is gone from the list.
-    await stack.redis.del(keyspace.workerHeartbeat('gpu-2'), keyspace.workerHeartbeat('broken'));
+    // A worker that stopped deletes its key and its registry entry (apps/worker's stop function): it is gone from the list.
+    await stopped('gpu-2', 'broken');
     const after = (await call('GET', '/v1/admin/workers')).body.data as AdminWorker[];
     assert.deepEqual(after.map((w) => w.id), ['gpu-0', 'gpu-1']);
-    await stack.redis.del(keyspace.workerHeartbeat('gpu-0'), keyspace.workerHeartbeat('gpu-1'));
+    await stopped('gpu-0', 'gpu-1');
+  });
+
+  test('workers are found in the registry, not by scanning keys: entries of dead workers are skipped, then pruned', async () => {
+    const now = Date.now();
+    await beat(idle('live', now - 1_000));
+    // A worker that died: its hash expired, its registry entry (score 2 min ago) is still there.
+    await stack.redis.zadd(keyspace.workers(), now - 120_000, 'died');
+    // Long dead: last seen before the prune horizon.
+    await stack.redis.zadd(keyspace.workers(), now - (WORKER_REGISTRY_PRUNE_AFTER_S + 60) * 1000, 'long-dead');
+    // A heartbeat hash nobody registered (a worker from before the registry): not looked for.
+    const unregistered = keyspace.workerHeartbeat('unregistered');
+    await stack.redis.multi().hset(unregistered, 'state', JSON.stringify(idle('unregistered', now))).expire(unregistered, HEARTBEAT_TTL_S).exec();
+
+    const res = await call('GET', '/v1/admin/workers');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual((res.body.data as AdminWorker[]).map((w) => [w.id, w.stale]), [['live', false]]);
+    assert.deepEqual(
+      (await stack.redis.zrange(keyspace.workers(), 0, -1)).sort(),
+      ['died', 'live'],
+      'entries older than WORKER_REGISTRY_PRUNE_AFTER_S are pruned by the read; a recent one without a hash waits for its turn',
+    );
+
+    // Its next beat puts a worker back at once, whatever happened to its entry.
+    await stack.redis.zrem(keyspace.workers(), 'live');
+    await beat(idle('live', Date.now()));
+    assert.deepEqual(((await call('GET', '/v1/admin/workers')).body.data as AdminWorker[]).map((w) => w.id), ['live']);
+    await stopped('live', 'died');
+    await stack.redis.del(unregistered);
   });
 });
 

@@ -54,13 +54,17 @@ export interface HeartbeatOptions {
 
 /**
  * Writes contracts' `WorkerHeartbeat` (JSON in field `state` of the worker's hash, TTL
- * `HEARTBEAT_TTL_S`) now and every `intervalMs`. Returns a stop function that deletes the key.
+ * `HEARTBEAT_TTL_S`) now and every `intervalMs`, and in the same MULTI scores the worker id in
+ * the worker registry (`Keyspace.workers()`) with the beat's time, which is how the admin API
+ * finds workers. Returns a stop function that deletes the key and the registry entry.
  */
 export async function startHeartbeat(opts: HeartbeatOptions): Promise<() => Promise<void>> {
   const startedAt = new Date().toISOString();
   const key = opts.keyspace.workerHeartbeat(opts.workerId);
+  const registry = opts.keyspace.workers();
   const beat = async () => {
     const dev = await opts.deviceInfo();
+    const now = Date.now();
     const state = WorkerHeartbeat.parse({
       worker_id: opts.workerId,
       host: hostname(),
@@ -71,9 +75,14 @@ export async function startHeartbeat(opts: HeartbeatOptions): Promise<() => Prom
       current_video_id: opts.activity.currentVideoId,
       chunks_per_second: opts.activity.chunksPerSecond(),
       started_at: startedAt,
-      updated_at: new Date().toISOString(),
+      updated_at: new Date(now).toISOString(),
     });
-    await opts.redis.multi().hset(key, 'state', JSON.stringify(state)).expire(key, HEARTBEAT_TTL_S).exec();
+    await opts.redis
+      .multi()
+      .hset(key, 'state', JSON.stringify(state))
+      .expire(key, HEARTBEAT_TTL_S)
+      .zadd(registry, now, opts.workerId)
+      .exec();
   };
   await beat();
   const timer = setInterval(() => {
@@ -82,6 +91,6 @@ export async function startHeartbeat(opts: HeartbeatOptions): Promise<() => Prom
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await opts.redis.del(key).catch(() => undefined);
+    await opts.redis.multi().del(key).zrem(registry, opts.workerId).exec().catch(() => undefined);
   };
 }

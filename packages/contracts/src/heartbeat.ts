@@ -18,3 +18,10 @@ export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
 
 /** A heartbeat older than this marks the worker as gone. */
 export const HEARTBEAT_TTL_S = 30;
+
+/**
+ * Members of the worker registry (`Keyspace.workers()`) last seen longer ago than this are
+ * pruned by readers: ten heartbeat lifetimes, so clock skew between a worker and a reader of up
+ * to a few minutes never drops a live worker (its next beat adds it back anyway).
+ */
+export const WORKER_REGISTRY_PRUNE_AFTER_S = 10 * HEARTBEAT_TTL_S;

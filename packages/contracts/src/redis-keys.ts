@@ -45,6 +45,15 @@ export class Keyspace {
   workerHeartbeatPattern(): string {
     return `${this.prefix}:worker:*`;
   }
+  /**
+   * Sorted set of worker ids, each scored by its last heartbeat (ms since the epoch, the worker's
+   * clock), written with the heartbeat hash: readers find workers here instead of scanning the
+   * keyspace. Members older than `WORKER_REGISTRY_PRUNE_AFTER_S` may be removed by any reader; a
+   * member whose heartbeat hash is gone is a worker that stopped or died.
+   */
+  workers(): string {
+    return `${this.prefix}:workers`;
+  }
 }
 
 /** Event streams are capped (approximate MAXLEN) and expire after the video is terminal. */

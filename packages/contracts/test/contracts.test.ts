@@ -4,7 +4,9 @@ import { z } from 'zod';
 import {
   EVENT_DATA,
   GenerateJobPayload,
+  HEARTBEAT_TTL_S,
   Keyspace,
+  WORKER_REGISTRY_PRUNE_AFTER_S,
   newVideoId,
   parseVideoEvent,
   VideoEventType,
@@ -32,6 +34,16 @@ test('keyspace honours the prefix', () => {
   const id = newVideoId();
   assert.equal(ks.videoEvents(id), `t1:video:${id}:events`);
   assert.equal(new Keyspace().cancelChannel(), 'rehyat:cancel');
+});
+
+test('the worker registry is one key beside the heartbeat hashes, outside their pattern', () => {
+  const ks = new Keyspace({ prefix: 't1' });
+  assert.equal(ks.workers(), 't1:workers');
+  assert.equal(ks.workerHeartbeat('gpu-0'), 't1:worker:gpu-0');
+  const pattern = new RegExp(`^${ks.workerHeartbeatPattern().replace('*', '.*')}$`);
+  assert.ok(pattern.test(ks.workerHeartbeat('gpu-0')));
+  assert.ok(!pattern.test(ks.workers()), 'a SCAN for heartbeat hashes does not meet the registry');
+  assert.ok(WORKER_REGISTRY_PRUNE_AFTER_S >= 5 * HEARTBEAT_TTL_S, 'generous: a late beat or a skewed clock never drops a live worker');
 });
 
 test('job payload accepts the contract and rejects unknown versions', () => {

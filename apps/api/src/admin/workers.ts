@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { HEARTBEAT_TTL_S, WorkerHeartbeat, type Keyspace } from '@rehyat/contracts';
+import { HEARTBEAT_TTL_S, WORKER_REGISTRY_PRUNE_AFTER_S, WorkerHeartbeat, type Keyspace } from '@rehyat/contracts';
 import type { PrismaClient } from '@rehyat/db';
 import type { AdminWorker } from '../schemas/admin.js';
 
@@ -18,29 +18,35 @@ const unix = (iso: string): number => Math.floor(Date.parse(iso) / 1000);
 /**
  * The workers that have a heartbeat (contracts' `Keyspace.workerHeartbeat`: a hash whose field
  * `state` holds a `WorkerHeartbeat` as JSON, with a TTL of `HEARTBEAT_TTL_S` refreshed by each
- * beat), with the row of the video each is generating. A heartbeat older than `HEARTBEAT_TTL_S`
- * (a worker whose clock is off, or a key written without its TTL) is flagged `stale`. Sorted by
- * worker id. Keys are found with SCAN, so the cost grows with the size of the keyspace, not only
- * with the number of workers.
+ * beat), with the row of the video each is generating. Workers are found in the registry
+ * (`Keyspace.workers()`, a sorted set each beat scores with its time), so the cost grows with the
+ * number of workers, not with the keyspace; entries older than `WORKER_REGISTRY_PRUNE_AFTER_S`
+ * are pruned on the way, and one whose hash has expired (a worker that died) is not listed.
+ * A heartbeat older than `HEARTBEAT_TTL_S` (a worker whose clock is off, or a key written without
+ * its TTL) is flagged `stale`. Sorted by worker id. A heartbeat hash of a worker that does not
+ * write the registry (a worker from before it) is not found.
  */
 export async function readWorkers(opts: ReadWorkersOptions): Promise<AdminWorker[]> {
   const { redis, keyspace, prisma } = opts;
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', keyspace.workerHeartbeatPattern(), 'COUNT', 1000);
-    cursor = next;
-    for (const k of found) keys.add(k);
-  } while (cursor !== '0');
-  if (keys.size === 0) return [];
+  const now = opts.now ?? Date.now();
+  const registry = keyspace.workers();
+  const listed = await redis
+    .multi()
+    .zremrangebyscore(registry, '-inf', `(${now - WORKER_REGISTRY_PRUNE_AFTER_S * 1000}`)
+    .zrange(registry, 0, -1)
+    .exec();
+  const [listErr, members] = listed?.[1] ?? [new Error('the registry read was aborted'), null];
+  if (listErr) throw listErr;
+  const keys = (members as string[]).map((id) => keyspace.workerHeartbeat(id));
+  if (keys.length === 0) return [];
 
   const pipe = redis.pipeline();
   for (const k of keys) pipe.hget(k, 'state');
   const replies = (await pipe.exec()) ?? [];
   const beats: WorkerHeartbeat[] = [];
-  [...keys].forEach((key, i) => {
+  keys.forEach((key, i) => {
     const [err, raw] = replies[i] ?? [new Error('no reply'), null];
-    if (raw === null && !err) return; // expired between SCAN and HGET
+    if (raw === null && !err) return; // expired: the worker stopped beating (its entry is pruned later)
     let parsed: ReturnType<typeof WorkerHeartbeat.safeParse> | null = null;
     try {
       parsed = err ? null : WorkerHeartbeat.safeParse(JSON.parse(String(raw)));
@@ -59,7 +65,6 @@ export async function readWorkers(opts: ReadWorkersOptions): Promise<AdminWorker
       })
     : [];
   const byId = new Map(videos.map((v) => [v.id, v]));
-  const now = opts.now ?? Date.now();
   return beats
     .map((b): AdminWorker => {
       const seenMs = Math.max(0, now - Date.parse(b.updated_at));
