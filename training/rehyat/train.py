@@ -11,6 +11,14 @@ Stages (each bounded by a wall-clock budget in seconds, so one device call train
            (q, k, v, softmax output); fit ONLY phi_q, phi_k of each converted block, L1.
   stage2   whole student DiT, flow matching (text encoder and VAE frozen).
 Writes DIR/checkpoint.pt (fp16 weights + configs + tokenizer) and DIR/metrics.json.
+
+Data-parallel (one process per GPU; see rehyat/ddp.py and training/README.md):
+    python3 -m torch.distributed.run --nproc_per_node N --master_addr 127.0.0.1 --master_port P \
+        -m rehyat.train --preset long --out DIR ...
+vae, teacher and stage2 train with DistributedDataParallel: per-rank batch = the preset's batch (the
+global batch is N times it), learning rate x sqrt(N) unless --lr-scale says otherwise, every rank
+renders/encodes its own 1/N of the latent cache, rank 0's clock decides when every loop stops. The
+sweep, stage 1, evaluation, checkpoint, metrics and logs are rank 0's; --resume loads on every rank.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import ddp
 from .attention import hybrid_attention_chunked
 from .data import make_batch
 from .dit import DiT, DiTConfig
@@ -66,6 +75,13 @@ class Preset:
     compile: bool = False          # torch.compile the DiT for training (CUDA, torch >= 2)
     # cosine schedule position of a stage resumed across device calls: (offset_s, total_s)
     sched: Dict[str, tuple] = field(default_factory=dict)
+    # data-parallel learning-rate multiplier of the vae / teacher / stage2 rates (0: sqrt(world size),
+    # i.e. 1 in a single process); the per-rank batch stays the preset's
+    lr_scale: float = 0.0
+
+
+def lr_mult(p: Preset) -> float:
+    return p.lr_scale if p.lr_scale > 0 else math.sqrt(ddp.world())
 
 
 def preset(name: str) -> Preset:
@@ -127,50 +143,112 @@ class EMA:
             q.copy_(s_.to(q.dtype))
 
 
-class Forward:
-    """The module, or its torch.compile'd twin (same parameters) for training steps. A compile
-    failure at the first step falls back to eager (logged), so a run never dies of it."""
+class FlowNet(torch.nn.Module):
+    """One flow-matching forward, ``dit(x_t, t, text(ids))``: the unit a training step runs and DDP
+    wraps (one wrapper over the DiT and the text encoder; a frozen text encoder has no trainable
+    parameters for DDP). ``fast`` is the torch.compile'd DiT when compiling: same parameters, kept
+    out of the module tree."""
 
-    def __init__(self, module, want_compile: bool, log=print):
-        self.module, self.compiled, self.log = module, None, log
-        if want_compile and hasattr(torch, "compile") and next(module.parameters()).is_cuda:
-            self.compiled = torch.compile(module)
+    def __init__(self, dit, text):
+        super().__init__()
+        self.dit, self.text = dit, text
+        self.__dict__["fast"] = None
+
+    def forward(self, xt, t, ids):
+        ctx = self.text(ids)
+        return (self.fast if self.fast is not None else self.dit)(xt, t, ctx)
+
+
+class VAENet(torch.nn.Module):
+    """One autoencoder training forward: encode, latent noise, decode -> (video, latent)."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x):
+        z = self.vae.encoder(x)
+        z = z + 0.05 * torch.randn_like(z)  # decoder robustness to imperfect latents
+        y, _ = self.vae.decoder(z)
+        return y, z
+
+
+class Forward:
+    """Runs ``net`` for training steps: its DiT (``net.dit``) torch.compile'd when asked (CUDA,
+    torch >= 2), the whole net in DistributedDataParallel when launched distributed (DDP around the
+    eager net, whose DiT call goes to the compiled twin: one DDP, either path). A compile failure at
+    the first step falls back to eager (logged), so a run never dies of it; under DDP every rank
+    falls back together (see _loop)."""
+
+    def __init__(self, net, want_compile: bool, log=print):
+        self.net, self.compiled, self.log, self.ddp = net, None, log, None
+        if want_compile and hasattr(torch, "compile") and hasattr(net, "dit") and next(net.parameters()).is_cuda:
+            self.compiled = torch.compile(net.dit)
+            net.__dict__["fast"] = self.compiled
+        if ddp.is_on():
+            self.ddp = ddp.wrap(net)
 
     def __call__(self, *a, **kw):
-        return (self.compiled if self.compiled is not None else self.module)(*a, **kw)
+        return (self.ddp if self.ddp is not None else self.net)(*a, **kw)
 
     def disable(self, err):
         if self.compiled is None:
             return False
         self.log(f"[compile] disabled after error: {type(err).__name__}: {str(err)[:300]}")
         self.compiled = None
+        self.net.__dict__["fast"] = None
         return True
 
 
-def _loop(name, p: Preset, fn, opt, base_lr, log, ema: "EMA" = None, fwd: "Forward" = None):
+def _loop(name, p: Preset, fn, opt, base_lr, log, ema: "EMA" = None, fwd: "Forward" = None, sync: bool = True):
     """Run fn(step) -> loss until the stage's time budget or step cap; cosine LR over time.
-    A stage split over several device calls keeps one cosine: p.sched[name] = (offset_s, total_s)."""
+    A stage split over several device calls keeps one cosine: p.sched[name] = (offset_s, total_s).
+    Data-parallel (``sync`` and several ranks): rank 0's clock decides, every step, whether to stop
+    and where the schedule is (one 2-float gloo broadcast), so all ranks take the same steps at the
+    same learning rates; a stage that only rank 0 runs passes ``sync=False``."""
     t0 = time.time()
     budget, cap = p.budgets[name], p.max_steps[name]
     offset, total = p.sched.get(name, (0.0, budget))
     step, ema_loss = 0, None
     params = [q for g in opt.param_groups for q in g["params"]]
+    shared = sync and ddp.is_on()
     while step < cap:
         el = time.time() - t0
-        if el >= budget:
+        if shared:  # rank 0's budget and schedule position are everyone's (other ranks' are ignored)
+            mine = [0.0, 0.0]
+            if ddp.is_main():
+                mine = [1.0, 0.0] if el >= budget else [0.0, (offset + el) / total]
+            stop, frac = ddp.broadcast_floats(mine)
+            if stop:
+                break
+        elif el >= budget:
             break
-        frac = (offset + el) / total
+        else:
+            frac = (offset + el) / total
         for g in opt.param_groups:
             g["lr"] = _lr(base_lr, step, frac if cap > 10 ** 8 else step / cap, warm=100 if offset == 0 else 50)
+        # under DDP a compiled first step runs without gradient sync, then all ranks agree whether
+        # it failed anywhere (all fall back to eager together) before averaging its gradients
+        guard = shared and step == 0 and fwd is not None and fwd.ddp is not None and fwd.compiled is not None
+        err = None
         try:
-            loss = fn(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with ddp.no_sync(fwd.ddp if guard else None):
+                loss = fn(step)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
         except Exception as e:  # noqa: BLE001 - only a compile failure at the first step is retried
-            if step == 0 and fwd is not None and fwd.disable(e):
+            if not guard:
+                if step == 0 and fwd is not None and fwd.disable(e):
+                    opt.zero_grad(set_to_none=True)
+                    continue
+                raise
+            err = e
+        if guard:
+            if ddp.any_true(err is not None):
+                fwd.disable(err if err is not None else RuntimeError("torch.compile failed on another rank"))
                 opt.zero_grad(set_to_none=True)
                 continue
-            raise
+            ddp.allreduce_mean_grads(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if ema is not None:
@@ -183,8 +261,11 @@ def _loop(name, p: Preset, fn, opt, base_lr, log, ema: "EMA" = None, fwd: "Forwa
         step += 1
     if ema is not None:
         ema.copy_to_module()
-    return {"steps": step, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema_loss,
-            "schedule": [offset, total], "weights": "ema" if ema is not None else "last"}
+    m = {"steps": step, "seconds": round(time.time() - t0, 1), "final_loss_ema": ema_loss,
+         "schedule": [offset, total], "weights": "ema" if ema is not None else "last"}
+    if shared:
+        m["ranks"] = ddp.world()
+    return m
 
 
 def _adamw(params, lr, device, **kw):
@@ -200,20 +281,20 @@ def _adamw(params, lr, device, **kw):
 # ---------------------------------------------------------------- stage: VAE
 def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
     vae.train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    lr = 1e-3 * lr_mult(p)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    fwd = Forward(VAENet(vae), False, log)
 
     def step(_):
         x, _ = make_batch(rng, p.vae_batch, p.frames, p.size, device)
         with _amp(device):
-            z = vae.encoder(x)
-            z = z + 0.05 * torch.randn_like(z)  # decoder robustness to imperfect latents
-            y, _ = vae.decoder(z)
+            y, z = fwd(x)
         y = y.float()
         # objects cover few pixels: weight pixels that differ from the frame's corner (background)
         w = 1.0 + 9.0 * ((x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1).float()
         return ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
 
-    m = _loop("vae", p, step, opt, 1e-3, log)
+    m = _loop("vae", p, step, opt, lr, log, fwd=fwd)
     vae.eval()
     with torch.no_grad():
         zs, err = [], []
@@ -226,6 +307,7 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
         z = torch.cat(zs)
         vae.lat_mean.copy_(z.mean(dim=(0, 2, 3, 4), keepdim=True))
         vae.lat_std.copy_(z.std(dim=(0, 2, 3, 4), keepdim=True).clamp_min(1e-3))
+    ddp.broadcast_module(vae, params=False)  # rank 0's latent statistics (the weights agree already)
     m["recon_psnr_db"] = round(10 * math.log10(1.0 / max(1e-10, sum(err) / len(err))), 2)
     log(f"[vae] recon PSNR {m['recon_psnr_db']} dB")
     return m
@@ -254,7 +336,8 @@ class LatentCache:
         return self.lat[torch.from_numpy(idx).to(self.lat.device)].float(), [describe(self.scenes[i], rng) for i in idx]
 
 
-def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None):
+def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None):
+    """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch."""
     batch, frames = batch or p.dit_batch, frames or p.frames
     if cache is not None:
         x0, prompts = cache.draw(rng, batch)
@@ -270,8 +353,7 @@ def _fm_loss(model, vae, text, tok, p: Preset, device, rng, drop=0.1, cache=None
     eps = torch.randn_like(x0)
     xt = (1 - t.view(-1, 1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1, 1) * eps
     with _amp(device):
-        ctx = text(ids)
-        v = model(xt, t, ctx)
+        v = net(xt, t, ids)
     return F.mse_loss(v.float(), eps - x0)
 
 
@@ -279,12 +361,13 @@ def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, 
     teacher.train()
     text.train()
     params = list(teacher.parameters()) + list(text.parameters())
-    opt = _adamw(params, p.teacher_lr, device, weight_decay=0.01, betas=(0.9, 0.99))
+    lr = p.teacher_lr * lr_mult(p)
+    opt = _adamw(params, lr, device, weight_decay=0.01, betas=(0.9, 0.99))
     both = torch.nn.ModuleList([teacher, text])
     ema = EMA(both, p.ema) if p.ema > 0 else None
-    fwd = Forward(teacher, p.compile, log)
-    m = _loop("teacher", p, lambda _: _fm_loss(fwd, vae, text, tok, p, device, rng, cache=cache), opt,
-              p.teacher_lr, log, ema=ema, fwd=fwd)
+    fwd = Forward(FlowNet(teacher, text), p.compile, log)
+    m = _loop("teacher", p, lambda _: _fm_loss(fwd, vae, tok, p, device, rng, cache=cache), opt,
+              lr, log, ema=ema, fwd=fwd)
     teacher.eval()
     text.eval()
     return m
@@ -358,7 +441,7 @@ def distill_stage1(student: DiT, acts, p: Preset, device, log=print, batch=32, s
         idx = torch.randint(0, n, (min(batch, n),), generator=g).to(acts[0][0].device)
         return sum(_block_l1(blk.attn, a, idx) for blk, a in zip(student.blocks, acts)) / len(acts)
 
-    m = _loop(stage, p, step, opt, 3e-3, log)
+    m = _loop(stage, p, step, opt, 3e-3, log, sync=False)  # rank 0 alone
     for prm in student.parameters():
         prm.requires_grad_(True)
     m["block_l1_before"] = before
@@ -371,12 +454,13 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
-    opt = _adamw(student.parameters(), 1e-4, device, weight_decay=0.0)
+    lr = 1e-4 * lr_mult(p)
+    opt = _adamw(student.parameters(), lr, device, weight_decay=0.0)
     ema = EMA(student, p.ema) if p.ema > 0 else None
-    fwd = Forward(student, p.compile, log)
-    m = _loop("stage2", p, lambda _: _fm_loss(fwd, vae, text, tok, p, device, rng, cache=cache,
+    fwd = Forward(FlowNet(student, text), p.compile, log)
+    m = _loop("stage2", p, lambda _: _fm_loss(fwd, vae, tok, p, device, rng, cache=cache,
                                                batch=p.stage2_batch, frames=p.stage2_frames),
-              opt, 1e-4, log, ema=ema, fwd=fwd)
+              opt, lr, log, ema=ema, fwd=fwd)
     m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch})
     student.eval()
     for prm in text.parameters():
@@ -428,13 +512,23 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             resume: str = None) -> dict:
     """Run ``stages`` in order. With ``resume`` (a checkpoint of an earlier call), its VAE, text
     encoder and teacher are loaded and training continues from them: a long recipe can be split
-    over several device calls (vae,teacher | teacher | sweep,stage1,stage2)."""
+    over several device calls (vae,teacher | teacher | sweep,stage1,stage2).
+
+    In a process group (rehyat.ddp.init, torchrun) every rank calls this: models start from rank
+    0's weights; data and noise come from per-rank seeds (seed + 1000 * rank: the recipe's calls use
+    seeds 0, 1, 2, which seed + rank would replay across calls); the sweep and stage 1 run on rank 0
+    while the others build their stage-2 cache and wait; files, logs and evaluation are rank 0's."""
     unknown = [x for x in stages if x not in STAGES]
     if unknown:
         raise ValueError(f"unknown stages {unknown} (known: {', '.join(STAGES)})")
+    rank, world = ddp.rank(), ddp.world()
+    main = rank == 0
+    if not main:
+        log, eval_fn = (lambda s: None), None
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(seed + 1000 * rank)
+    if main:
+        os.makedirs(out_dir, exist_ok=True)
     if resume:
         ck, tok, vae, text, teacher, _ = load_checkpoint(resume, device)
         metrics = dict(ck.get("metrics") or {})
@@ -451,23 +545,38 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         text = TextEncoder(p.text).to(device)
         teacher = DiT(copy.deepcopy(p.dit)).to(device)
         metrics = {}
+    if world > 1:
+        for m_ in (vae, text, teacher):
+            ddp.broadcast_module(m_)
+        torch.manual_seed(seed + 1000 * rank)  # per-rank noise (a single process keeps its stream)
     metrics.update({"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
                     "torch": torch.__version__})
+    if world > 1:
+        metrics["data_parallel"] = {
+            "world_size": world, "lr_scale": round(lr_mult(p), 4),
+            "global_batch": {"vae": p.vae_batch * world, "teacher": p.dit_batch * world,
+                             "stage2": p.stage2_batch * world}}
     calls = metrics.setdefault("calls", [])
     t_start = time.time()
     if "vae" in stages:
         metrics["vae"] = train_vae(vae, p, device, rng, log)
+        if world > 1:
+            metrics["vae"]["rank_checksums"] = ddp.rank_checksums(vae)
     for prm in vae.parameters():
         prm.requires_grad_(False)
     vae.eval()
     cache = None
     if "teacher" in stages or ("stage2" in stages and not p.stage2_cache):
         t_cache = time.time()
-        cache = LatentCache(vae, p, device, rng, p.latent_cache) if p.latent_cache else None
+        cache = LatentCache(vae, p, device, rng, ddp.share(p.latent_cache)) if p.latent_cache else None
         metrics["latent_cache"] = {"videos": p.latent_cache, "frames": p.frames,
                                    "seconds": round(time.time() - t_cache, 1)}
+        if world > 1:
+            metrics["latent_cache"]["per_rank"] = ddp.share(p.latent_cache)
     if "teacher" in stages:
         r = train_teacher(teacher, text, vae, tok, p, device, rng, log, cache)
+        if world > 1:
+            r["rank_checksums"] = ddp.rank_checksums(teacher, text)
         prev = metrics.get("teacher")
         if resume and prev:  # one stage over several calls: keep every segment, sum steps / seconds
             segs = prev.get("segments", [dict(prev)]) + [r]
@@ -482,8 +591,22 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         student.cfg = copy.deepcopy(teacher.cfg)
         student.to_student(p.tc, p.to)
         student.to(device)
-        acts = collect_activations(teacher, text, tok, p, device, rng)
-        if "sweep" in stages:
+        acts, s2cache = None, cache
+
+        def stage2_cache():
+            t_cache = time.time()
+            c = LatentCache(vae, p, device, rng, ddp.share(p.stage2_cache), frames=p.stage2_frames)
+            metrics["stage2_cache"] = {"videos": p.stage2_cache, "frames": p.stage2_frames,
+                                       "seconds": round(time.time() - t_cache, 1)}
+            if world > 1:
+                metrics["stage2_cache"]["per_rank"] = ddp.share(p.stage2_cache)
+            return c
+
+        if not main and "stage2" in stages and p.stage2_cache:
+            s2cache = stage2_cache()  # while rank 0 distills
+        if main:
+            acts = collect_activations(teacher, text, tok, p, device, rng)
+        if main and "sweep" in stages:
             sweep = {}
             for tc, to in p.sweep:  # measure the distillation error of other (Tc, To) choices
                 cand = copy.deepcopy(teacher)
@@ -494,21 +617,26 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
                                            "steps": r["steps"], "seconds": r["seconds"]}
                 del cand
             metrics["tc_to_sweep"] = sweep
-        if "stage1" in stages:
+        if main and "stage1" in stages:
             metrics["stage1"] = distill_stage1(student, acts, p, device, log)
-        stage1_student = copy.deepcopy(student)
+        if main and "stage2" in stages and p.stage2_cache:
+            s2cache = stage2_cache()
+        ddp.barrier()
+        ddp.broadcast_module(student)  # rank 0's distilled feature maps everywhere
+        stage1_student = copy.deepcopy(student) if main else None
         if "stage2" in stages:
-            s2cache = cache
-            if p.stage2_cache:
-                t_cache = time.time()
-                s2cache = LatentCache(vae, p, device, rng, p.stage2_cache, frames=p.stage2_frames)
-                metrics["stage2_cache"] = {"videos": p.stage2_cache, "frames": p.stage2_frames,
-                                           "seconds": round(time.time() - t_cache, 1)}
             metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache)
-            metrics["stage2"]["block_l1_after"] = block_errors(student, acts)
+            if world > 1:
+                metrics["stage2"]["rank_checksums"] = ddp.rank_checksums(student)
+            if main:
+                metrics["stage2"]["block_l1_after"] = block_errors(student, acts)
         del acts
     calls.append({"stages": list(stages), "seconds": round(time.time() - t_start, 1)})
+    if world > 1:
+        calls[-1]["world_size"] = world
     metrics["train_seconds"] = round(sum(c["seconds"] for c in calls), 1)
+    if not main:
+        return metrics
     save_checkpoint(os.path.join(out_dir, "checkpoint.pt"), p, tok, vae, text, teacher, student, metrics)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
@@ -530,24 +658,42 @@ def main(argv=None):
     ap.add_argument("--resume", default=None, help="checkpoint of an earlier call to continue from")
     ap.add_argument("--budget", action="append", default=[], metavar="STAGE=SECONDS",
                     help="override one stage's wall-clock budget (after --budget-scale)")
+    ap.add_argument("--max-steps", action="append", default=[], metavar="STAGE=STEPS",
+                    help="override one stage's step cap")
     ap.add_argument("--sched", action="append", default=[], metavar="STAGE=OFFSET:TOTAL",
                     help="position of this call's part of a stage on its cosine schedule, in seconds")
     ap.add_argument("--eval", action="store_true", help="run training/eval after training")
     ap.add_argument("--deadline-s", type=float, default=0.0,
                     help="evaluation skips what would start later than this many seconds after launch")
+    ap.add_argument("--lr-scale", type=float, default=0.0,
+                    help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
+    ddp.init()  # torchrun's environment -> process group; a plain launch stays single-process
+    try:
+        _main(a)
+    finally:
+        ddp.finish()
+
+
+def _main(a):
     p = preset(a.preset)
+    p.lr_scale = a.lr_scale
     p.budgets = {k: v * a.budget_scale for k, v in p.budgets.items()}
     if a.compile is not None:
         p.compile = bool(a.compile)
     for kv in a.budget:
         k, v = kv.split("=")
         p.budgets[k] = float(v)
+    for kv in a.max_steps:
+        k, v = kv.split("=")
+        p.max_steps[k] = int(v)
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")
         p.sched[k] = (float(off), float(tot))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and ddp.is_on():
+        device = torch.device("cuda", ddp.local_rank())
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -558,7 +704,8 @@ def main(argv=None):
         eval_fn = lambda *args: eval_models(*args, preset_name=a.preset, deadline=deadline)
     m = run_all(p, a.out, device, a.seed, log=lambda s: print(s, flush=True), eval_fn=eval_fn,
                 stages=tuple(x for x in a.stages.split(",") if x), resume=a.resume)
-    print(json.dumps({k: v for k, v in m.items() if k != "eval"}, indent=1))
+    if ddp.is_main():
+        print(json.dumps({k: v for k, v in m.items() if k != "eval"}, indent=1))
 
 
 if __name__ == "__main__":
