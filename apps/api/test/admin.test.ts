@@ -24,6 +24,7 @@ import {
 import { publishVideoEvent, readVideoEvents } from '@rehyat/events';
 import { WEBHOOK_QUEUE } from '@rehyat/webhooks';
 import { REDIS_URL, startStack, type Stack } from './helpers.js';
+import { openSse } from './sse-client.js';
 
 let stack: Stack;
 let keyspace: Keyspace;
@@ -538,6 +539,33 @@ describe('retry', () => {
       await stopWorker(w);
     }
     assert.equal(GenerateJobPayload.parse(received).video_id, id);
+  });
+
+  test('SSE after a retry: a new client, or one resuming from before the failure, gets the new attempt instead of the end', async () => {
+    const id = await failedVideo('watched across the retry');
+    const before = await readVideoEvents(stack.redis, keyspace, id as VideoId);
+    assert.equal(before.at(-1)?.event.type, 'video.failed');
+    assert.equal((await call('POST', `/v1/admin/jobs/${id}/retry`)).status, 200);
+    const url = `${stack.baseURL}/videos/${id}/events`;
+    const auth = { authorization: `Bearer ${alice.secret}` };
+
+    const fresh = await openSse(url, auth);
+    const resumed = await openSse(url, { ...auth, 'last-event-id': before.at(-2)!.id });
+    try {
+      const types: string[] = [];
+      for (let m = await fresh.nextEvent(); m; m = await fresh.nextEvent()) {
+        types.push(m.event!);
+        if (types.length === before.length + 1) break;
+      }
+      assert.deepEqual(types, [...before.map((e) => e.event.type), 'video.queued']);
+      assert.deepEqual([(await resumed.nextEvent())?.event, (await resumed.nextEvent())?.event], ['video.failed', 'video.queued']);
+      await publishVideoEvent(stack.redis, keyspace, id as VideoId, 'video.in_progress', { worker_id: 'gpu-9' });
+      assert.equal((await fresh.nextEvent())?.event, 'video.in_progress', 'both still open');
+      assert.equal((await resumed.nextEvent())?.event, 'video.in_progress');
+    } finally {
+      fresh.close();
+      resumed.close();
+    }
   });
 
   test('refusals: unknown video 404; not failed, cancel requested, job gone or not failed, off-contract payload 409', async () => {

@@ -143,6 +143,80 @@ describe('GET /v1/videos/:id/events', () => {
     assert.deepEqual(JSON.parse(got[0]!.data).data, { code: 'generation_failed', message: 'NaN in step 3' });
   });
 
+  describe('after an admin retry (a terminal event followed by `video.queued` in the same stream)', () => {
+    /** A failed first attempt, then what the admin retry does: row back to queued, stream kept, `video.queued`. */
+    async function retriedVideo(): Promise<{ id: VideoId; ids: string[] }> {
+      const id = await insertVideo('failed');
+      const ids = [
+        await publish(id, 'video.queued', { queue_position: 0 }),
+        await publish(id, 'video.in_progress', { worker_id: 'gpu-0' }),
+        await publish(id, 'video.progress', progress(40)),
+        await publish(id, 'video.failed', { code: 'device_error', message: 'CUDA error' }),
+      ];
+      await stack.app.prisma.video.update({ where: { id }, data: { status: 'queued', errorCode: null, errorMessage: null } });
+      await stack.redis.persist(stack.app.keyspace.videoEvents(id));
+      ids.push(await publish(id, 'video.queued', { queue_position: null }));
+      return { id, ids };
+    }
+    const TYPES = ['video.queued', 'video.in_progress', 'video.progress', 'video.failed', 'video.queued'];
+
+    test('a new client gets the whole stream, the old failure included, and stays open for the new attempt', async () => {
+      const { id, ids } = await retriedVideo();
+      const sse = await openSse(eventsUrl(id), bearer(owner.secret));
+      try {
+        for (const [i, type] of TYPES.entries()) {
+          const m = await sse.nextEvent();
+          assert.deepEqual([m?.id, m?.event], [ids[i], type]);
+        }
+        const live = await publish(id, 'video.in_progress', { worker_id: 'gpu-1' });
+        assert.deepEqual((await sse.nextEvent())?.id, live, 'still open after the superseded video.failed');
+      } catch (err) {
+        sse.close();
+        throw err;
+      }
+      await publish(id, 'video.progress', progress(80));
+      await publish(id, 'video.completed', { chunks_total: 2, seconds: 4 });
+      assert.deepEqual((await sse.rest()).map((m) => m.event), ['video.progress', 'video.completed'], 'the new terminal event ends it');
+    });
+
+    test('a client resuming from before the failure, or from it, gets the new attempt', async () => {
+      const { id, ids } = await retriedVideo();
+      for (const [lastId, expected] of [
+        [ids[2]!, ids.slice(3)],
+        [ids[3]!, ids.slice(4)],
+      ] as const) {
+        const sse = await openSse(eventsUrl(id), { ...bearer(owner.secret), 'last-event-id': lastId });
+        try {
+          for (const want of expected) assert.equal((await sse.nextEvent())?.id, want);
+          assert.deepEqual(await sse.next(), { id: null, event: 'comment', data: 'heartbeat' }, 'open, waiting for the new attempt');
+        } finally {
+          sse.close();
+        }
+      }
+    });
+
+    test('retried and failed again: every event once, the stream ends after the newest failure', async () => {
+      const { id, ids } = await retriedVideo();
+      ids.push(await publish(id, 'video.failed', { code: 'generation_failed', message: 'again' }));
+      await stack.app.prisma.video.update({ where: { id }, data: { status: 'failed', errorCode: 'generation_failed', errorMessage: 'again' } });
+      const all = await (await openSse(eventsUrl(id), bearer(owner.secret))).rest();
+      assert.deepEqual(all.map((m) => m.id), ids);
+      assert.deepEqual(all.map((m) => m.event), [...TYPES, 'video.failed']);
+      const fromFirstFailure = await (await openSse(eventsUrl(id), { ...bearer(owner.secret), 'last-event-id': ids[3]! })).rest();
+      assert.deepEqual(fromFirstFailure.map((m) => m.id), ids.slice(4));
+      assert.deepEqual(await (await openSse(eventsUrl(id), { ...bearer(owner.secret), 'last-event-id': ids.at(-1)! })).rest(), []);
+    });
+
+    test('a client connected when the video failed still ends there (the retry comes later)', async () => {
+      const id = await insertVideo();
+      await publish(id, 'video.queued', { queue_position: 0 });
+      const sse = await openSse(eventsUrl(id), bearer(owner.secret));
+      assert.equal((await sse.nextEvent())?.event, 'video.queued');
+      await publish(id, 'video.failed', { code: 'device_error', message: 'CUDA error' });
+      assert.deepEqual((await sse.rest()).map((m) => m.event), ['video.failed']);
+    });
+  });
+
   test('sends heartbeat comments while idle', async () => {
     const id = await insertVideo();
     const sse = await openSse(eventsUrl(id), bearer(owner.secret));

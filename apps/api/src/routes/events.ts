@@ -119,7 +119,9 @@ function terminalEventFromRow(video: PlaybackAccess['video']): VideoEvent | null
  * Redis stream, so any replica serves any client. Replays from `Last-Event-ID` (header, or
  * `?last_event_id=`), then tails; `id:` is the stream entry id, `event:` the type, `data:` the
  * event JSON (`{type, video_id, created_at, data}`); `: heartbeat` comments every
- * `heartbeatMs`; the response ends after the terminal event.
+ * `heartbeatMs`; the response ends after the terminal event. A terminal event that is not the
+ * stream's newest entry when the client connects has been superseded (an admin retry appends
+ * `video.queued` after `video.failed`): it is sent like any event and the response goes on.
  *
  * All streams of the process share one {@link VideoEventHub} (one blocking Redis connection) and
  * one heartbeat timer. Disconnects free the subscription at once; `preClose` ends every stream so
@@ -175,7 +177,9 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         description:
           'text/event-stream of `video.queued`, `video.in_progress`, `video.progress`, `video.chunk` and one terminal ' +
           '`video.completed` | `video.failed` | `video.cancelled`, after which the stream ends. Event ids are monotonic; ' +
-          'reconnect with `Last-Event-ID` to resume. Comment lines (`: heartbeat`) keep idle connections open.',
+          'reconnect with `Last-Event-ID` to resume. Comment lines (`: heartbeat`) keep idle connections open. ' +
+          'A failed video retried by an admin continues in the same stream: `video.failed` followed by `video.queued` and ' +
+          'the new attempt\'s events; only a terminal event with nothing after it ends the stream.',
         security: [{ bearerAuth: [] }, { signedUrl: [] }] as Record<string, string[]>[],
         params: Params,
         querystring: Query,
@@ -198,20 +202,25 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         throw new ApiError('service_unavailable', 'Redis is unavailable; live events cannot be served.', { cause: err });
       }
 
-      // A finished video: its stream may have expired, or the client may already have the end.
+      // The newest entry now. A terminal event older than it was followed by more (an admin retry
+      // appends `video.queued` after `video.failed`): it is delivered, but does not end the
+      // response; a terminal event at or after it does. A finished video: its stream may have
+      // expired, or the client may already have the end.
+      let newestId: string | null;
+      try {
+        const last = (await app.redis.xrevrange(app.keyspace.videoEvents(video.id), '+', '-', 'COUNT', 1)) as [string, string[]][];
+        newestId = last[0]?.[0] ?? null;
+      } catch (err) {
+        throw new ApiError('service_unavailable', 'Redis is unavailable; live events cannot be served.', { cause: err });
+      }
       let synthetic: VideoEvent | null = null;
       let nothingLeft = false;
       if (isTerminal(video.status)) {
-        let last: [string, string[]][];
-        try {
-          last = (await app.redis.xrevrange(app.keyspace.videoEvents(video.id), '+', '-', 'COUNT', 1)) as [string, string[]][];
-        } catch (err) {
-          throw new ApiError('service_unavailable', 'Redis is unavailable; live events cannot be served.', { cause: err });
-        }
-        const lastEntry = last[0];
-        if (!lastEntry) synthetic = terminalEventFromRow(video);
-        else if (lastId !== undefined && compareStreamIds(lastEntry[0], normalizeStreamId(lastId)) <= 0) nothingLeft = true;
+        if (newestId === null) synthetic = terminalEventFromRow(video);
+        else if (lastId !== undefined && compareStreamIds(newestId, normalizeStreamId(lastId)) <= 0) nothingLeft = true;
       }
+      const ends = (stored: StoredVideoEvent) =>
+        isTerminalEvent(stored.event.type) && (newestId === null || compareStreamIds(stored.id, newestId) >= 0);
 
       reply.hijack();
       const res = reply.raw;
@@ -241,7 +250,7 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         ...(lastId !== undefined ? { after: lastId } : {}),
         onEvent: (stored: StoredVideoEvent) => {
           conn.send(stored);
-          if (isTerminalEvent(stored.event.type)) conn.close();
+          if (ends(stored)) conn.close();
         },
       });
       if (conn.closed) sub.close();
