@@ -200,12 +200,16 @@ class Forward:
         return True
 
 
+STOP_SYNC_EVERY = 4  # data-parallel loops: rank 0 decides stop / schedule position every k steps
+
+
 def _loop(name, p: Preset, fn, opt, base_lr, log, ema: "EMA" = None, fwd: "Forward" = None, sync: bool = True):
     """Run fn(step) -> loss until the stage's time budget or step cap; cosine LR over time.
     A stage split over several device calls keeps one cosine: p.sched[name] = (offset_s, total_s).
-    Data-parallel (``sync`` and several ranks): rank 0's clock decides, every step, whether to stop
-    and where the schedule is (one 2-float gloo broadcast), so all ranks take the same steps at the
-    same learning rates; a stage that only rank 0 runs passes ``sync=False``."""
+    Data-parallel (``sync`` and several ranks): rank 0's clock decides, every STOP_SYNC_EVERY steps,
+    whether to stop and where the schedule is (one 2-float gloo broadcast, no GPU sync; the position
+    holds until the next decision), so all ranks take the same steps at the same learning rates
+    (bench/ddp_stop_flag.out.json: the cost); a stage that only rank 0 runs passes ``sync=False``."""
     t0 = time.time()
     budget, cap = p.budgets[name], p.max_steps[name]
     offset, total = p.sched.get(name, (0.0, budget))
@@ -214,13 +218,15 @@ def _loop(name, p: Preset, fn, opt, base_lr, log, ema: "EMA" = None, fwd: "Forwa
     shared = sync and ddp.is_on()
     while step < cap:
         el = time.time() - t0
-        if shared:  # rank 0's budget and schedule position are everyone's (other ranks' are ignored)
+        if shared and step % STOP_SYNC_EVERY == 0:  # rank 0's budget and schedule position are everyone's
             mine = [0.0, 0.0]
             if ddp.is_main():
                 mine = [1.0, 0.0] if el >= budget else [0.0, (offset + el) / total]
             stop, frac = ddp.broadcast_floats(mine)
             if stop:
                 break
+        elif shared:
+            pass  # between decisions: the last agreed schedule position
         elif el >= budget:
             break
         else:
