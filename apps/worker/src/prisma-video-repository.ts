@@ -12,7 +12,7 @@ export class PrismaVideoRepository implements VideoRepository {
   async find(id: string): Promise<VideoRecord | null> {
     return this.db.video.findUnique({
       where: { id },
-      select: { id: true, status: true, chunksTotal: true, chunksDone: true, cancelRequestedAt: true },
+      select: { id: true, status: true, chunksTotal: true, chunksDone: true, progress: true, cancelRequestedAt: true },
     });
   }
 

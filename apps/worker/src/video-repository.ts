@@ -6,6 +6,8 @@ export interface VideoRecord {
   status: VideoStatus;
   chunksTotal: number;
   chunksDone: number;
+  /** 0..100 */
+  progress: number;
   cancelRequestedAt: Date | null;
 }
 

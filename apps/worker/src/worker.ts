@@ -24,6 +24,8 @@ export interface StartWorkerOptions {
     | 'HEARTBEAT_INTERVAL_MS'
     | 'LOCK_DURATION_MS'
     | 'STALLED_INTERVAL_MS'
+    | 'CHECKPOINT_EVERY_CHUNKS'
+    | 'CHECKPOINT_ASYNC'
   >;
   repo: VideoRepository;
   storage: ObjectStore;
@@ -37,7 +39,8 @@ export interface RunningWorker {
   worker: Worker;
   /**
    * Graceful stop (SIGTERM): no new jobs; a running job finishes its current chunk, writes its
-   * checkpoint and goes back to the queue; then every connection closes.
+   * checkpoint (whatever the cadence) and goes back to the queue once it is in S3; then every
+   * connection closes.
    */
   shutdown(): Promise<void>;
   /** Immediate stop without releasing jobs (their locks expire: stalled-job recovery). */
@@ -79,6 +82,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<RunningWork
     announcements,
     media: { ffmpegBin: c.FFMPEG_BIN, crf: c.X264_CRF, preset: c.X264_PRESET },
     cancelPollMs: c.CANCEL_POLL_MS,
+    checkpoints: { everyChunks: c.CHECKPOINT_EVERY_CHUNKS, async: c.CHECKPOINT_ASYNC },
     onDeviceFatal: (err) => opts.onDeviceFatal?.(err),
   });
 

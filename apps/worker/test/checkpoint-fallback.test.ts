@@ -4,7 +4,8 @@
  * has its newest checkpoint replaced by a cut-off copy of itself, as an upload killed mid-body
  * leaves it on a store whose PUT is not atomic. The resumed job falls back to the checkpoint before
  * it, regenerates the chunk after that one, and the video equals an uninterrupted run frame for
- * frame (instead of failing with `generation_failed: ... truncated`).
+ * frame (instead of failing with `generation_failed: ... truncated`). A checkpoint after every
+ * chunk (`CHECKPOINT_EVERY_CHUNKS=1`), so that the one before the newest is the previous chunk's.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -12,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { storageKeys, type VideoId } from '@rehyat/contracts';
-import { CheckpointFormatError, ModelRegistry, decodeCheckpoint } from '@rehyat/pipeline';
+import { CheckpointFormatError, ModelRegistry, decodeCheckpoint, type Generator } from '@rehyat/pipeline';
+import type { GeneratorProvider } from '../src/processors/generate.js';
 import { decodeRgbFrames, probeVideo } from '../src/media/index.js';
 import { lastCheckpoint } from '../src/processors/generate.js';
 import { startHarness, terminal, type Harness } from './support/harness.js';
@@ -22,9 +24,26 @@ describe('resume from a cut-off checkpoint (tiny real model, real embedded S3)',
   let h: Harness;
   let registry: ModelRegistry;
   let dir: string;
+  /** The chunk of the checkpoint each generation resumed from (null: from the start). */
+  const resumedFrom: (number | null)[] = [];
+  /** The real generators, recording where each generation starts. */
+  const provider: GeneratorProvider = {
+    async get(model) {
+      const g = await registry.get(model);
+      const recording: Generator = {
+        info: g.info,
+        close: () => g.close(),
+        generate(req, opts = {}) {
+          resumedFrom.push(opts.resumeFrom ? (decodeCheckpoint(opts.resumeFrom).meta as { chunk: number }).chunk : null);
+          return g.generate(req, opts);
+        },
+      };
+      return recording;
+    },
+  };
   before(async () => {
     registry = new ModelRegistry({ modelsDir: await tinyModelsDir() });
-    h = await startHarness();
+    h = await startHarness({ CHECKPOINT_EVERY_CHUNKS: '1' });
     dir = await mkdtemp(join(tmpdir(), 'rehyat-ckpt-fallback-'));
   });
   after(async () => {
@@ -45,7 +64,7 @@ describe('resume from a cut-off checkpoint (tiny real model, real embedded S3)',
   const chunkIndexes = (events: { type: string; data: unknown }[]) => events.filter((e) => e.type === 'video.chunk').map((e) => (e.data as { index: number }).index);
 
   it('the newest checkpoint cut off: resumes from the one before, same video as uninterrupted', { timeout: 300_000 }, async () => {
-    const w0 = await h.start(registry);
+    const w0 = await h.start(provider);
     const ref = await h.submit(job);
     assert.equal((await h.waitFor(ref.video_id, terminal, 120_000)).at(-1)!.type, 'video.completed');
 
@@ -65,12 +84,16 @@ describe('resume from a cut-off checkpoint (tiny real model, real embedded S3)',
     assert.throws(() => decodeCheckpoint(cut), CheckpointFormatError);
     await h.storage.put(key, cut, { contentType: 'application/octet-stream' });
     const before = (await h.events(p.video_id)).length;
+    resumedFrom.length = 0;
 
-    const w1 = await h.start(registry);
+    const w1 = await h.start(provider);
     const events = await h.waitFor(p.video_id, terminal, 120_000);
     assert.equal(events.at(-1)!.type, 'video.completed', JSON.stringify(events.at(-1)));
-    // Resumed after checkpoint last-1: chunk `last` is generated again, then the rest; no restart.
-    assert.deepEqual(chunkIndexes(events.slice(before)), [...Array(12).keys()].slice(last));
+    // Resumed after checkpoint last-1 (no restart): chunk `last` is generated again (same bytes, same
+    // checkpoint) but not announced again, then the rest.
+    assert.deepEqual(resumedFrom, [last - 1], 'resumed from the checkpoint before the cut-off one');
+    assert.deepEqual(chunkIndexes(events.slice(before)), [...Array(12).keys()].slice(last + 1));
+    assert.deepEqual(chunkIndexes(events), [...Array(12).keys()], 'every chunk announced once');
     assert.equal(events.filter((e) => e.type === 'video.in_progress').length, 1, 'a resume, not a fresh start');
     assert.ok((await h.storage.getBuffer(key)).equals(whole), 'the regenerated chunk wrote the same checkpoint again');
     assert.ok((await frames(p.video_id)).equals(await frames(ref.video_id)), 'the video equals the uninterrupted one frame for frame');

@@ -23,6 +23,8 @@ import type { WorkerActivity } from '../heartbeat.js';
 import type { Logger } from '../logger.js';
 import { SegmentEncoder, finalizeMedia } from '../media/index.js';
 import type { VideoRepository } from '../video-repository.js';
+import { CheckpointWriter, checkpointDue, type CheckpointPolicy } from './checkpoint-writer.js';
+import { readPriorDelivery, type PriorDelivery } from './prior-delivery.js';
 
 /** The object-storage operations the processor uses (`@rehyat/storage`'s ObjectStorage has them). */
 export interface ObjectStore {
@@ -51,6 +53,8 @@ export interface GenerateProcessorDeps {
   announcements?: CancelAnnouncements;
   media: { ffmpegBin: string; crf: number; preset: string };
   cancelPollMs: number;
+  /** Checkpoint cadence and background upload (config `CHECKPOINT_EVERY_CHUNKS`, `CHECKPOINT_ASYNC`). */
+  checkpoints: CheckpointPolicy;
   /** Called after a device-fatal failure was recorded; the process should exit non-zero. */
   onDeviceFatal: (err: unknown) => void;
 }
@@ -155,15 +159,21 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
     log.info('resuming after the last checkpoint', { chunk: own });
     break;
   }
+  // What earlier attempts shipped and announced: regenerated chunks are not announced twice, and
+  // neither progress nor chunks_done goes back.
+  const prior = await readPriorDelivery(redis, keyspace, id, video);
   if (resumeFrom === undefined && payload.source?.kind === 'extension') {
     const src = payload.source.video_id;
-    await copySourceChunks(deps, src, id, sourceCount - 1, (i) => info.chunkFrames(i) / info.fps, (i) => info.chunkFrames(i));
+    await copySourceChunks(deps, src, id, sourceCount - 1, (i) => info.chunkFrames(i) / info.fps, (i) => info.chunkFrames(i), prior);
     resumeFrom = await storage.getBuffer(storageKeys.checkpoint(src, sourceCount - 1));
     resumeMode = 'extend';
     log.info('extending', { source: src, sourceChunks: sourceCount });
   }
   await repo.markInProgress(id, { workerId: deps.workerId, chunksTotal, framesTotal });
-  if (resumeMode === 'extend' || resumeFrom === undefined) await publish(deps, id, 'video.in_progress', { worker_id: deps.workerId });
+  // Announced once: chunk rows past the source mean an earlier attempt got past this point (with a
+  // checkpoint every N chunks, one that failed before its first checkpoint starts over).
+  const fresh = (resumeMode === 'extend' || resumeFrom === undefined) && prior.chunksRecorded <= sourceCount;
+  if (fresh) await publish(deps, id, 'video.in_progress', { worker_id: deps.workerId });
   deps.activity.currentVideoId = id;
 
   const controller = new AbortController();
@@ -199,6 +209,8 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
     const progress = Math.min(99, (done / all) * 99);
     const perStep = (Date.now() - started) / stepsDone;
     const eta = Math.max(0, ((all - done) * perStep) / 1000);
+    // Steps of a chunk an earlier attempt finished again: already reported.
+    if (round2(progress) <= prior.progressAnnounced) return;
     queue(() =>
       publish(deps, id, 'video.progress', {
         progress: round2(progress),
@@ -209,7 +221,7 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
         eta: round2(eta),
       }),
     );
-    if (Date.now() - lastDbProgress > 1000) {
+    if (Date.now() - lastDbProgress > 1000 && Math.floor(progress) > prior.progressRecorded) {
       lastDbProgress = Date.now();
       queue(() => repo.setProgress(id, Math.floor(progress)));
     }
@@ -217,54 +229,77 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
   };
 
   let computeMs = 0;
+  const checkpoints = new CheckpointWriter(storage, id, deps.checkpoints.async, log);
   const it = generator.generate(
     { prompt: payload.prompt, seconds: payload.seconds, seed: payload.seed, steps: payload.steps, guidance: payload.guidance, ...(payload.shift !== undefined ? { shift: payload.shift } : {}) },
     { signal: controller.signal, onStep, ...(resumeFrom ? { resumeFrom, resumeMode } : {}) },
   );
   try {
-    for (;;) {
-      const t0 = Date.now();
-      let next: IteratorResult<GeneratedChunk>;
-      try {
-        next = await it.next();
-      } finally {
-        computeMs += Date.now() - t0;
+    try {
+      for (;;) {
+        const t0 = Date.now();
+        let next: IteratorResult<GeneratedChunk>;
+        try {
+          next = await it.next();
+        } finally {
+          computeMs += Date.now() - t0;
+        }
+        if (next.done) break;
+        const chunk = next.value;
+        await shipChunk(deps, encoder, id, chunk, chunksTotal, stepsTotal, prior);
+        deps.activity.chunkDone();
+        await pending;
+        if (progressError) throw progressError;
+        // A background upload that failed meanwhile fails the attempt now (as a synchronous one would).
+        checkpoints.throwIfFailed();
+        const stopping = deps.shutdown.requested && chunk.index + 1 < chunksTotal;
+        // After the chunk is shipped (a checkpoint in S3 means every chunk up to it is) and before
+        // the generator is resumed (the snapshot is of this chunk's state).
+        if (chunk.checkpoint && (stopping || checkpointDue(chunk.index, chunksTotal, deps.checkpoints.everyChunks))) {
+          const t1 = Date.now();
+          const body = chunk.checkpoint();
+          computeMs += Date.now() - t1;
+          await checkpoints.write(chunk.index, body);
+        }
+        if (stopping) {
+          // SIGTERM: the job goes back to the queue only once the checkpoint of this boundary is in S3.
+          await checkpoints.flush();
+          await repo.addGpuMs(id, computeMs);
+          computeMs = 0;
+          throw new ReleasedForShutdown();
+        }
       }
-      if (next.done) break;
-      const chunk = next.value;
-      await shipChunk(deps, encoder, id, chunk, chunksTotal, stepsTotal);
-      deps.activity.chunkDone();
+    } catch (err) {
       await pending;
-      if (progressError) throw progressError;
-      if (deps.shutdown.requested && chunk.index + 1 < chunksTotal) {
-        await repo.addGpuMs(id, computeMs);
-        computeMs = 0;
-        throw new ReleasedForShutdown();
+      const dropped = await checkpoints.settle();
+      if (dropped !== undefined && dropped !== err) log.warn('a background checkpoint upload also failed', { err: dropped });
+      if (computeMs > 0) await repo.addGpuMs(id, computeMs).catch(() => undefined);
+      computeMs = 0;
+      if (controller.signal.aborted && controller.signal.reason instanceof VideoCancelledError) {
+        await cancelVideo(deps, id);
+        return;
       }
+      throw err;
+    } finally {
+      stopWatch();
+      await it.return(undefined).catch(() => undefined);
     }
-  } catch (err) {
-    await pending;
-    if (computeMs > 0) await repo.addGpuMs(id, computeMs).catch(() => undefined);
-    computeMs = 0;
-    if (controller.signal.aborted && controller.signal.reason instanceof VideoCancelledError) {
-      await cancelVideo(deps, id);
-      return;
-    }
-    throw err;
-  } finally {
-    stopWatch();
-    await it.return(undefined).catch(() => undefined);
-  }
-  await repo.addGpuMs(id, computeMs);
+    await repo.addGpuMs(id, computeMs);
 
-  // Finalize from what is in S3 (also covers chunks shipped by an earlier attempt).
-  const init = await storage.getBuffer(storageKeys.init(id));
-  const segments: Buffer[] = [];
-  for (let i = 0; i < chunksTotal; i++) segments.push(await storage.getBuffer(storageKeys.segment(id, i)));
-  const media = await finalizeMedia(init, segments, framesTotal, { ffmpegBin: deps.media.ffmpegBin });
-  await storage.put(storageKeys.video(id), media.video, { contentType: CONTENT_VARIANTS.video.contentType });
-  await storage.put(storageKeys.thumbnail(id), media.thumbnail, { contentType: CONTENT_VARIANTS.thumbnail.contentType });
-  await storage.put(storageKeys.spritesheet(id), media.spritesheet, { contentType: CONTENT_VARIANTS.spritesheet.contentType });
+    // Finalize from what is in S3 (also covers chunks shipped by an earlier attempt), while the
+    // last checkpoint uploads.
+    const init = await storage.getBuffer(storageKeys.init(id));
+    const segments: Buffer[] = [];
+    for (let i = 0; i < chunksTotal; i++) segments.push(await storage.getBuffer(storageKeys.segment(id, i)));
+    const media = await finalizeMedia(init, segments, framesTotal, { ffmpegBin: deps.media.ffmpegBin });
+    await storage.put(storageKeys.video(id), media.video, { contentType: CONTENT_VARIANTS.video.contentType });
+    await storage.put(storageKeys.thumbnail(id), media.thumbnail, { contentType: CONTENT_VARIANTS.thumbnail.contentType });
+    await storage.put(storageKeys.spritesheet(id), media.spritesheet, { contentType: CONTENT_VARIANTS.spritesheet.contentType });
+    // Completed only with the final checkpoint in S3: an extension starts from it.
+    await checkpoints.flush();
+  } finally {
+    await checkpoints.settle();
+  }
   const seconds = framesTotal / info.fps;
   await repo.complete(id, { durationSeconds: seconds, framesTotal });
   await publish(deps, id, 'video.completed', { chunks_total: chunksTotal, seconds });
@@ -278,11 +313,14 @@ async function shipChunk(
   chunk: GeneratedChunk,
   chunksTotal: number,
   stepsTotal: number,
+  prior: PriorDelivery,
 ): Promise<void> {
   const { storage, repo } = deps;
   const enc = await encoder.encode(chunk.frames, chunk.startFrame, chunk.index);
-  // Order matters for resume: segment and row before the checkpoint, so a checkpoint in S3 always
-  // means every chunk up to it is shipped. A chunk regenerated after a crash has the same bytes.
+  // Order matters for resume: segment, row and events before the checkpoint (written by the caller),
+  // so a checkpoint in S3 always means every chunk up to it is shipped. A chunk regenerated after a
+  // crash has the same bytes; its row is upserted, but chunks_done and progress never go back and
+  // a chunk an earlier attempt announced is not announced again.
   if (chunk.index === 0) await storage.put(storageKeys.init(id), enc.init, { contentType: INIT_CONTENT_TYPE });
   const key = storageKeys.segment(id, chunk.index);
   await storage.put(key, enc.segment, { contentType: SEGMENT_CONTENT_TYPE });
@@ -290,10 +328,12 @@ async function shipChunk(
   await repo.recordChunk(
     id,
     { index: chunk.index, storageKey: key, frames: enc.frames, durationSeconds: enc.duration, bytes: enc.segment.byteLength },
-    { chunksDone: chunk.index + 1, progress: Math.floor(progress) },
+    { chunksDone: Math.max(prior.chunksRecorded, chunk.index + 1), progress: Math.max(prior.progressRecorded, Math.floor(progress)) },
   );
-  await publish(deps, id, 'video.chunk', { index: chunk.index, duration: enc.duration, frames: enc.frames, chunks_total: chunksTotal });
-  if (stepsTotal > 0) {
+  if (chunk.index > prior.chunkAnnounced) {
+    await publish(deps, id, 'video.chunk', { index: chunk.index, duration: enc.duration, frames: enc.frames, chunks_total: chunksTotal });
+  }
+  if (stepsTotal > 0 && round2(progress) > prior.progressAnnounced) {
     await publish(deps, id, 'video.progress', {
       progress: round2(progress),
       chunk: chunk.index,
@@ -303,7 +343,6 @@ async function shipChunk(
       eta: null,
     });
   }
-  if (chunk.checkpoint) await storage.put(storageKeys.checkpoint(id, chunk.index), chunk.checkpoint(), { contentType: 'application/octet-stream' });
 }
 
 /** Index of the newest checkpoint of a video in S3, or null. */
@@ -333,6 +372,7 @@ async function copySourceChunks(
   last: number,
   duration: (i: number) => number,
   frames: (i: number) => number,
+  prior: PriorDelivery,
 ): Promise<number> {
   const { storage, repo } = deps;
   await storage.put(storageKeys.init(dst), await storage.getBuffer(storageKeys.init(src)), { contentType: INIT_CONTENT_TYPE });
@@ -340,7 +380,7 @@ async function copySourceChunks(
     const body = await storage.getBuffer(storageKeys.segment(src, i));
     const key = storageKeys.segment(dst, i);
     await storage.put(key, body, { contentType: SEGMENT_CONTENT_TYPE });
-    await repo.recordChunk(dst, { index: i, storageKey: key, frames: frames(i), durationSeconds: duration(i), bytes: body.byteLength }, { chunksDone: i + 1, progress: 0 });
+    await repo.recordChunk(dst, { index: i, storageKey: key, frames: frames(i), durationSeconds: duration(i), bytes: body.byteLength }, { chunksDone: Math.max(prior.chunksRecorded, i + 1), progress: prior.progressRecorded });
   }
   return last + 1;
 }

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '@rehyat/db/testing';
 import { EMBEDDED_S3_CREDENTIALS, ObjectStorage, startEmbeddedS3, type EmbeddedS3 } from '@rehyat/storage';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import type { GeneratorProvider } from '../../src/processors/generate.js';
+import type { GeneratorProvider, ObjectStore } from '../../src/processors/generate.js';
 import { PrismaVideoRepository } from '../../src/prisma-video-repository.js';
 import { startWorker, type RunningWorker } from '../../src/worker.js';
 import { VIDEO } from './scripted-generator.js';
@@ -36,7 +36,12 @@ export interface Harness {
   keyspace: Keyspace;
   queue: Queue;
   ownerId: string;
-  start(generators: GeneratorProvider, onDeviceFatal?: (err: unknown) => void): Promise<RunningWorker>;
+  /**
+   * Starts an in-process worker. `opts.config` overrides parsed config values (e.g. the checkpoint
+   * cadence); `opts.storage` replaces the harness's S3 client (e.g. one that reaches S3 through a
+   * fault-injecting proxy).
+   */
+  start(generators: GeneratorProvider, onDeviceFatal?: (err: unknown) => void, opts?: { config?: Partial<Config>; storage?: ObjectStore }): Promise<RunningWorker>;
   /** Inserts a queued video row and enqueues its job; returns the payload. */
   submit(over?: Partial<GenerateJobPayload>, jobOpts?: { attempts?: number; backoff?: { type: 'fixed' | 'exponential'; delay: number } }): Promise<GenerateJobPayload>;
   events(id: VideoId): Promise<(VideoEvent & { id: string })[]>;
@@ -104,11 +109,11 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     keyspace,
     queue,
     ownerId,
-    async start(generators, onDeviceFatal) {
+    async start(generators, onDeviceFatal, opts = {}) {
       const w = await startWorker({
-        config,
+        config: { ...config, ...opts.config },
         repo: new PrismaVideoRepository(prisma),
-        storage,
+        storage: opts.storage ?? storage,
         generators,
         log: createLogger(config.LOG_LEVEL),
         ...(onDeviceFatal ? { onDeviceFatal } : {}),
