@@ -369,9 +369,9 @@ def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, 
     params = list(teacher.parameters()) + list(text.parameters())
     lr = p.teacher_lr * lr_mult(p)
     opt = _adamw(params, lr, device, weight_decay=0.01, betas=(0.9, 0.99))
+    fwd = Forward(FlowNet(teacher, text), p.compile, log)  # DDP: rank 0's weights, then the EMA copy
     both = torch.nn.ModuleList([teacher, text])
     ema = EMA(both, p.ema) if p.ema > 0 else None
-    fwd = Forward(FlowNet(teacher, text), p.compile, log)
     m = _loop("teacher", p, lambda _: _fm_loss(fwd, vae, tok, p, device, rng, cache=cache), opt,
               lr, log, ema=ema, fwd=fwd)
     teacher.eval()
@@ -462,8 +462,8 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
         prm.requires_grad_(False)
     lr = 1e-4 * lr_mult(p)
     opt = _adamw(student.parameters(), lr, device, weight_decay=0.0)
-    ema = EMA(student, p.ema) if p.ema > 0 else None
     fwd = Forward(FlowNet(student, text), p.compile, log)
+    ema = EMA(student, p.ema) if p.ema > 0 else None
     m = _loop("stage2", p, lambda _: _fm_loss(fwd, vae, tok, p, device, rng, cache=cache,
                                                batch=p.stage2_batch, frames=p.stage2_frames),
               opt, lr, log, ema=ema, fwd=fwd)
