@@ -38,10 +38,32 @@ export function toHost(t: Feed): HostTensor {
   return isDeviceTensor(t) ? t.toHost() : t;
 }
 
+/**
+ * Frees the device tensors among `feeds` (host tensors are left to the GC). Every one is tried
+ * even if one throws; the first error is rethrown after.
+ */
+export function disposeFeeds(feeds: Iterable<Feed | undefined>): void {
+  let first: unknown;
+  let failed = false;
+  for (const t of feeds) {
+    if (!t || !isDeviceTensor(t)) continue;
+    try {
+      t.dispose();
+    } catch (err) {
+      if (!failed) first = err;
+      failed = true;
+    }
+  }
+  if (failed) throw first;
+}
+
 export interface ModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Runs the graph off the JS thread; outputs named in `keepOnDevice` stay on the device when it can. */
+  /**
+   * Runs the graph off the JS thread; outputs named in `keepOnDevice` stay on the device when it
+   * can. Device tensors it returns belong to the caller, who frees them with `dispose()`.
+   */
   run(feeds: Record<string, Feed>, keepOnDevice?: readonly string[]): Promise<Record<string, Feed>>;
   release(): Promise<void>;
 }
@@ -78,12 +100,15 @@ async function openOrt(path: string, opts: BackendOptions): Promise<ModelSession
         inputs[name] = new ort.Tensor(h.type, h.data as Float32Array, h.dims);
       }
       const out = await session.run(inputs);
-      const result: Record<string, Feed> = {};
-      for (const [name, t] of Object.entries(out)) {
-        result[name] = { type: t.type as HostTensor['type'], dims: [...t.dims], data: t.data as HostTensor['data'] };
-        t.dispose?.();
+      // CPU outputs (the default output location, on the CUDA EP too) are JS-owned copies: the
+      // arrays stay valid after dispose(), which drops whatever else an ORT tensor may hold.
+      try {
+        const result: Record<string, Feed> = {};
+        for (const [name, t] of Object.entries(out)) result[name] = { type: t.type as HostTensor['type'], dims: [...t.dims], data: t.data as HostTensor['data'] };
+        return result;
+      } finally {
+        for (const t of Object.values(out)) t.dispose?.();
       }
-      return result;
     },
     async release() {
       await session.release();

@@ -24,6 +24,11 @@ export interface LoadModelOptions extends BackendOptions {
   teacher?: boolean;
   /** Open the student graphs. @defaultValue true */
   student?: boolean;
+  /**
+   * Wraps every session as it is opened (`graph`: its manifest `files` key, e.g. `dit_step`):
+   * accounting, profiling, fault injection in tests. @defaultValue none
+   */
+  instrument?: (graph: string, session: ModelSession) => ModelSession;
 }
 
 /**
@@ -56,14 +61,30 @@ export class LoadedModel {
     const backend = opts.backend ?? 'ort';
     // Text encoder and VAE decoder are standard-op graphs: onnxruntime-node runs them on both backends.
     const std = { ...opts, backend: 'ort' as const };
-    const textEncoder = await openSession(files.path(FILE_KEYS.textEncoder), std);
-    const vaeDecoder = await openSession(files.path(FILE_KEYS.vaeDecoder), std);
-    const ditStep =
-      opts.student === false
-        ? null
-        : await openSession(files.path(backend === 'kernels' ? FILE_KEYS.ditStepCustom : FILE_KEYS.ditStep), opts);
-    const teacher = opts.teacher ? await openSession(files.path(FILE_KEYS.teacher), std) : null;
-    return new LoadedModel(files, layout, tokenizer, textEncoder, vaeDecoder, ditStep, teacher, opts);
+    const opened: ModelSession[] = [];
+    const open = async (key: string, o: BackendOptions) => {
+      const raw = await openSession(files.path(key), o);
+      let s = raw;
+      try {
+        if (opts.instrument) s = opts.instrument(key, raw);
+      } catch (err) {
+        await raw.release().catch(() => undefined);
+        throw err;
+      }
+      opened.push(s);
+      return s;
+    };
+    try {
+      const textEncoder = await open(FILE_KEYS.textEncoder, std);
+      const vaeDecoder = await open(FILE_KEYS.vaeDecoder, std);
+      const ditStep = opts.student === false ? null : await open(backend === 'kernels' ? FILE_KEYS.ditStepCustom : FILE_KEYS.ditStep, opts);
+      const teacher = opts.teacher ? await open(FILE_KEYS.teacher, std) : null;
+      return new LoadedModel(files, layout, tokenizer, textEncoder, vaeDecoder, ditStep, teacher, opts);
+    } catch (err) {
+      // A graph that cannot open (e.g. the kernels addon missing) must not strand the ones before it.
+      for (const s of opened) await s.release().catch(() => undefined);
+      throw err;
+    }
   }
 
   get version(): string {
@@ -100,10 +121,14 @@ export class LoadedModel {
     return out;
   }
 
+  /** Releases every session (each one even if another fails; the first error is rethrown). */
   async close(): Promise<void> {
-    await this.textEncoder.release();
-    await this.vaeDecoder.release();
-    await this.ditStep?.release();
-    await this.teacher?.release();
+    const results = await Promise.allSettled(
+      [this.textEncoder, this.vaeDecoder, this.ditStep, this.teacher].map(async (s) => {
+        await s?.release();
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
