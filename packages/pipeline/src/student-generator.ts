@@ -1,4 +1,4 @@
-import { toHost, type Feed } from './backend.js';
+import { disposeFeeds, toHost, type Feed } from './backend.js';
 import { CheckpointFormatError, decodeCheckpoint, encodeCheckpoint, type NamedTensor } from './checkpoint.js';
 import { decoderOutputToRgb } from './frames.js';
 import {
@@ -76,90 +76,111 @@ export class StudentGenerator implements Generator {
     let chunksTotal = this.info.plan(req.seconds).chunks;
     let framesDone = 0;
     let rng = new NoiseRng(req.seed);
+    // Everything the generator owns between steps: K state sets and the decoder cache. On
+    // kernels+CUDA the states are device tensors; they are freed in the `finally` below on every
+    // way out (done, return() from the caller, an error in a step, an abort).
     let states: StateSet[] = Array.from({ length: steps }, () => emptyStates(m, bb));
     let cache: Record<string, Feed> = m.emptyDecoderCache();
-
-    if (opts.resumeFrom) {
-      const ck = readCheckpoint(opts.resumeFrom, m.version);
-      const meta = ck.meta;
-      if (meta.steps !== steps || meta.guidance !== guidance || meta.shift !== shift) {
-        throw new CheckpointFormatError(
-          `checkpoint was made with steps=${meta.steps} guidance=${meta.guidance} shift=${meta.shift}; this request has steps=${steps} guidance=${guidance} shift=${shift}`,
-        );
+    try {
+      if (opts.resumeFrom) {
+        const ck = readCheckpoint(opts.resumeFrom, m.version);
+        const meta = ck.meta;
+        if (meta.steps !== steps || meta.guidance !== guidance || meta.shift !== shift) {
+          throw new CheckpointFormatError(
+            `checkpoint was made with steps=${meta.steps} guidance=${meta.guidance} shift=${meta.shift}; this request has steps=${steps} guidance=${guidance} shift=${shift}`,
+          );
+        }
+        first = meta.chunk + 1;
+        framesDone = meta.frames_done;
+        rng = NoiseRng.fromState(meta.rng);
+        states = ck.states;
+        cache = ck.cache;
+        if (opts.resumeMode === 'extend') {
+          const per = this.info.chunkFrames(first);
+          chunksTotal = first + Math.max(1, Math.ceil((req.seconds * this.info.fps) / per));
+        } else {
+          if (meta.prompt !== req.prompt || meta.seed !== req.seed) throw new CheckpointFormatError('checkpoint belongs to another request (prompt or seed differ)');
+          chunksTotal = meta.chunks_total;
+        }
       }
-      first = meta.chunk + 1;
-      framesDone = meta.frames_done;
-      rng = NoiseRng.fromState(meta.rng);
-      states = ck.states;
-      cache = ck.cache;
-      if (opts.resumeMode === 'extend') {
-        const per = this.info.chunkFrames(first);
-        chunksTotal = first + Math.max(1, Math.ceil((req.seconds * this.info.fps) / per));
-      } else {
-        if (meta.prompt !== req.prompt || meta.seed !== req.seed) throw new CheckpointFormatError('checkpoint belongs to another request (prompt or seed differ)');
-        chunksTotal = meta.chunks_total;
-      }
-    }
 
-    const context = await m.encodeText(req.prompt, cfg);
-    const sigmas = sigmaSchedule(steps, shift);
-    const ditStep = m.ditStep!;
+      const context = await m.encodeText(req.prompt, cfg);
+      const sigmas = sigmaSchedule(steps, shift);
+      const ditStep = m.ditStep!;
 
-    for (let c = first; c < chunksTotal; c++) {
-      const x = rng.normals(latentLen);
-      const frameOffset = BigInt(c * tc);
-      for (let k = 0; k < steps; k++) {
-        throwIfAborted(opts.signal);
-        const xt = f32(latentDims, x);
-        const feeds: Record<string, Feed> = {
-          [IO.ditStep.x]: cfg ? concat0(xt, xt) : xt,
-          [IO.ditStep.t]: f32([bb], new Float32Array(bb).fill(sigmas[k]!)),
-          [IO.ditStep.context]: context,
-          [IO.ditStep.frameOffset]: { type: 'int64', dims: [1], data: BigInt64Array.of(frameOffset) },
-          ...states[k],
+      for (let c = first; c < chunksTotal; c++) {
+        const x = rng.normals(latentLen);
+        const frameOffset = BigInt(c * tc);
+        for (let k = 0; k < steps; k++) {
+          throwIfAborted(opts.signal);
+          const xt = f32(latentDims, x);
+          const feeds: Record<string, Feed> = {
+            [IO.ditStep.x]: cfg ? concat0(xt, xt) : xt,
+            [IO.ditStep.t]: f32([bb], new Float32Array(bb).fill(sigmas[k]!)),
+            [IO.ditStep.context]: context,
+            [IO.ditStep.frameOffset]: { type: 'int64', dims: [1], data: BigInt64Array.of(frameOffset) },
+            ...states[k],
+          };
+          const out = await ditStep.run(feeds, IO.ditStep.state.map(stateOut));
+          // The outputs are ours from here: the new states replace set k (the run consumed the old
+          // ones) before anything can throw, and every other output is freed once read.
+          const old = states[k]!;
+          states[k] = takeOutputs(out, IO.ditStep.state);
+          let v: HostTensor;
+          try {
+            v = readAndFree(out, IO.ditStep.state, IO.ditStep.v);
+          } finally {
+            freeReplaced(old, states[k]!);
+          }
+          eulerStep(x, guide(v.data as Float32Array, latentLen, guidance), sigmas[k + 1]! - sigmas[k]!);
+          opts.onStep?.({ chunk: c, chunksTotal, step: k + 1, stepsTotal: steps });
+        }
+        assertFinite(x, c);
+        const dec = await m.vaeDecoder.run({ [IO.vae.z]: f32(latentDims, x), ...cache });
+        const cacheNames = L.vae_decoder.caches.map((d) => d.name);
+        const oldCache = cache;
+        cache = takeOutputs(dec, cacheNames);
+        let decoded: HostTensor;
+        try {
+          decoded = readAndFree(dec, cacheNames, IO.vae.frames);
+        } finally {
+          freeReplaced(oldCache, cache);
+        }
+        const frames = decoderOutputToRgb(decoded);
+        const startFrame = framesDone;
+        framesDone += frames.count;
+        const meta: StudentCheckpointMeta = {
+          kind: 'rehyat-student',
+          model_version: m.version,
+          chunk: c,
+          chunks_total: chunksTotal,
+          frames_done: framesDone,
+          prompt: req.prompt,
+          seed: req.seed,
+          steps,
+          guidance,
+          shift,
+          rng: rng.state(),
+          cache: cacheNames,
         };
-        const out = await ditStep.run(feeds, IO.ditStep.state.map(stateOut));
-        const v = toHost(out[IO.ditStep.v]!);
-        const next: StateSet = {};
-        for (const name of IO.ditStep.state) next[name] = out[stateOut(name)]!;
-        disposeAll(states[k]!);
-        states[k] = next;
-        eulerStep(x, guide(v.data as Float32Array, latentLen, guidance), sigmas[k + 1]! - sigmas[k]!);
-        opts.onStep?.({ chunk: c, chunksTotal, step: k + 1, stepsTotal: steps });
+        // Serialized only when asked for, and only while the generator is paused at this chunk:
+        // the next chunk (or the end of the generator) replaces and on the device frees the state
+        // sets and the cache.
+        let current = true;
+        const checkpoint = () => {
+          if (!current) throw new Error(`the checkpoint of chunk ${c} was asked for after the generator moved on (to the next chunk, or ended)`);
+          return writeCheckpoint(meta, states, cache);
+        };
+        try {
+          yield { index: c, chunksTotal, startFrame, frames, checkpoint };
+        } finally {
+          // Also when the caller return()s here: the state is about to be freed.
+          current = false;
+        }
       }
-      assertFinite(x, c);
-      const dec = await m.vaeDecoder.run({ [IO.vae.z]: f32(latentDims, x), ...cache });
-      const nextCache: Record<string, Feed> = {};
-      for (const cdef of L.vae_decoder.caches) nextCache[cdef.name] = dec[stateOut(cdef.name)]!;
-      cache = nextCache;
-      const frames = decoderOutputToRgb(toHost(dec[IO.vae.frames]!));
-      const startFrame = framesDone;
-      framesDone += frames.count;
-      const meta: StudentCheckpointMeta = {
-        kind: 'rehyat-student',
-        model_version: m.version,
-        chunk: c,
-        chunks_total: chunksTotal,
-        frames_done: framesDone,
-        prompt: req.prompt,
-        seed: req.seed,
-        steps,
-        guidance,
-        shift,
-        rng: rng.state(),
-        cache: L.vae_decoder.caches.map((d) => d.name),
-      };
-      // Serialized only when asked for, and only while the generator is paused at this chunk:
-      // the next chunk replaces (and on the device disposes) the state sets and the cache.
-      let current = true;
-      const checkpoint = () => {
-        if (!current) throw new Error(`the checkpoint of chunk ${c} was asked for after the generator moved on to the next chunk`);
-        return writeCheckpoint(meta, states, cache);
-      };
-      yield { index: c, chunksTotal, startFrame, frames, checkpoint };
-      current = false;
+    } finally {
+      releaseAll(states, cache);
     }
-    for (const s of states) disposeAll(s);
   }
 
   async close(): Promise<void> {
@@ -174,8 +195,43 @@ function emptyStates(m: LoadedModel, b: number): StateSet {
   return out;
 }
 
-function disposeAll(s: StateSet): void {
-  for (const t of Object.values(s)) if ('location' in t) t.dispose();
+/**
+ * The outputs `<name>_out` of a run, as the next set of `names` (the caller stores it before
+ * anything else can throw). A missing one frees every output and throws.
+ */
+function takeOutputs(out: Record<string, Feed>, names: readonly string[]): StateSet {
+  const next: StateSet = {};
+  for (const name of names) {
+    const t = out[stateOut(name)];
+    if (!t) {
+      disposeFeeds(Object.values(out));
+      throw new GenerationError(`the graph returned no ${stateOut(name)}`);
+    }
+    next[name] = t;
+  }
+  return next;
+}
+
+/** Frees the device tensors of a set the run consumed (none of which is part of its successor). */
+function freeReplaced(old: StateSet, next: StateSet): void {
+  const kept = new Set(Object.values(next));
+  disposeFeeds(Object.values(old).filter((t) => !kept.has(t)));
+}
+
+/** Copies output `name` to the host and frees every output except the adopted `<kept>_out` ones. */
+function readAndFree(out: Record<string, Feed>, kept: readonly string[], name: string): HostTensor {
+  const keep = new Set(kept.map(stateOut));
+  try {
+    const t = out[name];
+    if (!t) throw new GenerationError(`the graph returned no ${name}`);
+    return toHost(t);
+  } finally {
+    disposeFeeds(Object.entries(out).filter(([n]) => !keep.has(n)).map(([, t]) => t));
+  }
+}
+
+function releaseAll(states: StateSet[], cache: Record<string, Feed>): void {
+  disposeFeeds([...states.flatMap((s) => Object.values(s)), ...Object.values(cache)]);
 }
 
 function assertFinite(x: Float32Array, chunk: number): void {

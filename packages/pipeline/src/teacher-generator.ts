@@ -1,4 +1,4 @@
-import { toHost, type Feed } from './backend.js';
+import { disposeFeeds, toHost, type Feed } from './backend.js';
 import { decoderOutputToRgb } from './frames.js';
 import { throwIfAborted, type GenerateOptions, type GeneratedChunk, type GenerationRequest, type Generator, type GeneratorInfo } from './generator.js';
 import { IO, stateOut } from './layout.js';
@@ -57,25 +57,44 @@ export class TeacherGenerator implements Generator {
         [IO.teacher.t]: f32([bb], new Float32Array(bb).fill(sigmas[k]!)),
         [IO.teacher.context]: context,
       });
-      eulerStep(x, guide(toHost(out[IO.teacher.v]!).data as Float32Array, n, guidance), sigmas[k + 1]! - sigmas[k]!);
+      let v;
+      try {
+        v = toHost(out[IO.teacher.v]!);
+      } finally {
+        disposeFeeds(Object.values(out));
+      }
+      eulerStep(x, guide(v.data as Float32Array, n, guidance), sigmas[k + 1]! - sigmas[k]!);
       // The teacher has no chunks while denoising: report steps against chunk 0 of 1 pass.
       opts.onStep?.({ chunk: 0, chunksTotal: chunks, step: k + 1, stepsTotal: steps });
     }
     for (let i = 0; i < n; i++) if (!Number.isFinite(x[i]!)) throw new GenerationError('the teacher produced a non-finite latent');
 
+    // The decoder cache is host memory on every backend today; freed on every way out all the same.
     let cache: Record<string, Feed> = m.emptyDecoderCache();
-    let startFrame = 0;
-    for (let c = 0; c < chunks; c++) {
-      throwIfAborted(opts.signal);
-      const z = new Float32Array(L.channels * L.tc * hw);
-      for (let ch = 0; ch < L.channels; ch++) z.set(x.subarray((ch * T + c * L.tc) * hw, (ch * T + (c + 1) * L.tc) * hw), ch * L.tc * hw);
-      const dec = await m.vaeDecoder.run({ [IO.vae.z]: f32([1, L.channels, L.tc, L.height, L.width], z), ...cache });
-      const next: Record<string, Feed> = {};
-      for (const d of m.layout.vae_decoder.caches) next[d.name] = dec[stateOut(d.name)]!;
-      cache = next;
-      const frames = decoderOutputToRgb(toHost(dec[IO.vae.frames]!));
-      yield { index: c, chunksTotal: chunks, startFrame, frames };
-      startFrame += frames.count;
+    try {
+      let startFrame = 0;
+      for (let c = 0; c < chunks; c++) {
+        throwIfAborted(opts.signal);
+        const z = new Float32Array(L.channels * L.tc * hw);
+        for (let ch = 0; ch < L.channels; ch++) z.set(x.subarray((ch * T + c * L.tc) * hw, (ch * T + (c + 1) * L.tc) * hw), ch * L.tc * hw);
+        const dec = await m.vaeDecoder.run({ [IO.vae.z]: f32([1, L.channels, L.tc, L.height, L.width], z), ...cache });
+        const next: Record<string, Feed> = {};
+        for (const d of m.layout.vae_decoder.caches) next[d.name] = dec[stateOut(d.name)]!;
+        const kept = new Set(Object.values(next));
+        const old = cache;
+        cache = next;
+        let decoded;
+        try {
+          decoded = toHost(dec[IO.vae.frames]!);
+        } finally {
+          disposeFeeds([...Object.values(old), ...Object.values(dec)].filter((t) => !kept.has(t)));
+        }
+        const frames = decoderOutputToRgb(decoded);
+        yield { index: c, chunksTotal: chunks, startFrame, frames };
+        startFrame += frames.count;
+      }
+    } finally {
+      disposeFeeds(Object.values(cache));
     }
   }
 
