@@ -234,6 +234,15 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
     { prompt: payload.prompt, seconds: payload.seconds, seed: payload.seed, steps: payload.steps, guidance: payload.guidance, ...(payload.shift !== undefined ? { shift: payload.shift } : {}) },
     { signal: controller.signal, onStep, ...(resumeFrom ? { resumeFrom, resumeMode } : {}) },
   );
+  // Ends the generator (its finally frees the recurrent state, on the GPU with kernels+CUDA) on
+  // every way out, and first thing on an error or a cancel: before the uploads, rows and events
+  // that follow, so a terminal event means the device memory is free. Idempotent.
+  let generatorClosed = false;
+  const closeGenerator = async () => {
+    if (generatorClosed) return;
+    generatorClosed = true;
+    await it.return(undefined).catch((err: unknown) => log.warn('the generator failed to release its state', { err }));
+  };
   try {
     try {
       for (;;) {
@@ -270,6 +279,7 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
         }
       }
     } catch (err) {
+      await closeGenerator();
       await pending;
       const dropped = await checkpoints.settle();
       if (dropped !== undefined && dropped !== err) log.warn('a background checkpoint upload also failed', { err: dropped });
@@ -282,7 +292,7 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
       throw err;
     } finally {
       stopWatch();
-      await it.return(undefined).catch(() => undefined);
+      await closeGenerator();
     }
     await repo.addGpuMs(id, computeMs);
 
