@@ -13,15 +13,17 @@
  *    whole through the simple-query protocol instead, as the native engine does: Postgres runs
  *    them as one implicit transaction.
  * 3. The shadow database. `migrate dev` and `migrate diff --from-migrations` replay migrations on
- *    a temporary database, created here as `prisma_shadow_<random>` on the same server and
- *    dropped (WITH FORCE) when the engine disposes of it or the process ends.
+ *    one: `connectToShadowDb` hands the engine an adapter over a database from
+ *    ./shadow-database.mjs (a temporary `<main>_shadow_<random>` on the same server, dropped
+ *    WITH (FORCE) when the engine disposes of the adapter or the process ends, or the configured
+ *    `shadowDatabaseUrl`, emptied first).
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { parse as parsePgArray } from 'postgres-array';
 import { PrismaPg } from '@prisma/adapter-pg';
 
 import { ColumnTypeEnum } from '@prisma/driver-adapter-utils';
+import { createShadowDatabases } from './shadow-database.mjs';
 
 const TEXT_OID = 25;
 const TEXT_ARRAY_OID = 1009;
@@ -119,21 +121,6 @@ export class CatalogTypesClient extends pg.Client {
   }
 }
 
-/** @param {string} name */
-function quoteIdent(name) {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/**
- * @param {string} url
- * @param {string} database
- */
-function withDatabase(url, database) {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
 /**
  * The adapter with `executeScript` sending the script whole, and catalog column types fixed up.
  * @param {any} adapter a PrismaPgAdapter
@@ -159,9 +146,9 @@ function withWholeScripts(adapter) {
 export function createMigrationAdapterFactory(datasource) {
   /** @type {Set<pg.Pool>} */
   const pools = new Set();
-  const maintenanceUrl = withDatabase(datasource.url, 'postgres');
-  /** @type {Map<string, () => Promise<void>>} */
-  const shadowDrops = new Map();
+  const shadows = createShadowDatabases(datasource);
+  /** @type {unknown[]} errors of connectToShadowDb, oldest first (the engine may swallow them) */
+  const shadowErrors = [];
 
   /** @param {pg.PoolConfig} config */
   const pool = (config) => {
@@ -171,16 +158,23 @@ export function createMigrationAdapterFactory(datasource) {
     return created;
   };
 
-  /** @param {string} url */
-  const connectTo = async (url) => {
+  /**
+   * @param {string} url
+   * @param {() => Promise<void>} [afterDispose]
+   */
+  const connectTo = async (url, afterDispose = async () => {}) => {
     const owned = pool({ connectionString: url });
     const adapter = await new PrismaPg(owned).connect();
     const dispose = adapter.dispose.bind(adapter);
     const wrapped = withWholeScripts(adapter);
     wrapped.dispose = async () => {
-      await dispose();
-      pools.delete(owned);
-      await owned.end();
+      try {
+        await dispose();
+        pools.delete(owned);
+        await owned.end();
+      } finally {
+        await afterDispose();
+      }
     };
     return wrapped;
   };
@@ -190,43 +184,32 @@ export function createMigrationAdapterFactory(datasource) {
     adapterName: '@prisma/adapter-pg',
     connect: () => connectTo(datasource.url),
     async connectToShadowDb() {
-      if (datasource.shadowDatabaseUrl) return connectTo(datasource.shadowDatabaseUrl);
-      const name = `prisma_shadow_${randomBytes(8).toString('hex')}`;
-      // Through the server's maintenance database, so a diff works before the main one exists.
-      const admin = new pg.Client({ connectionString: maintenanceUrl });
-      await admin.connect();
       try {
-        await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
-      } finally {
-        await admin.end();
-      }
-      const drop = async () => {
-        shadowDrops.delete(name);
-        const dropper = new pg.Client({ connectionString: maintenanceUrl });
-        await dropper.connect();
+        const shadow = await shadows.acquire();
         try {
-          await dropper.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-        } finally {
-          await dropper.end();
+          return await connectTo(shadow.url, shadow.release);
+        } catch (error) {
+          await shadow.release();
+          throw error;
         }
-      };
-      shadowDrops.set(name, drop);
-      const adapter = await connectTo(withDatabase(datasource.url, name));
-      const dispose = adapter.dispose;
-      adapter.dispose = async () => {
-        await dispose();
-        await drop();
-      };
-      return adapter;
+      } catch (error) {
+        shadowErrors.push(error);
+        throw error;
+      }
     },
   };
 
-  /** Drops shadow databases still alive and closes every pool. */
+  /** Closes every pool, then drops the shadow databases still alive. */
   const close = async () => {
     await Promise.allSettled([...pools].map((p) => p.end()));
     pools.clear();
-    await Promise.allSettled([...shadowDrops.values()].map((drop) => drop()));
+    await shadows.dropAll();
   };
 
-  return { factory, close };
+  return {
+    factory,
+    close,
+    /** The errors connectToShadowDb threw so far, and forgets them. */
+    takeShadowErrors: () => shadowErrors.splice(0),
+  };
 }
