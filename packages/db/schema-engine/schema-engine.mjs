@@ -95,10 +95,26 @@ function toRpcError(error) {
   return { ...base, data: { is_panic: false, message, backtrace: null } };
 }
 
+/**
+ * Drops the shadow databases still alive and closes the pools; set while JSON-RPC is served, so
+ * that a crash cleans up too.
+ * @type {() => Promise<void>}
+ */
+let cleanUp = async () => {};
+
+/** The engine's message when it needs a shadow database outside the adapter factory's reach. */
+const NO_SHADOW_FACTORY = 'shadow DB must be provided through an external factory';
+
+/** @param {unknown} error */
+function isMissingShadowDb(error) {
+  const message = /** @type {{ message?: unknown }} */ (error ?? {}).message;
+  return typeof message === 'string' && message.includes(NO_SHADOW_FACTORY);
+}
+
 /** @param {ReturnType<typeof parseArgs>} args */
 async function serveJsonRpc(args) {
   const datasource = args.datasource ?? {};
-  const { factory, close } = createMigrationAdapterFactory({
+  const { factory, close, takeShadowErrors } = createMigrationAdapterFactory({
     url: datasource.url ?? '',
     ...(datasource.shadowDatabaseUrl ? { shadowDatabaseUrl: datasource.shadowDatabaseUrl } : {}),
   });
@@ -135,6 +151,45 @@ async function serveJsonRpc(args) {
     });
 
   /**
+   * `evaluateDataLoss` and `createMigration` take the schema the migrations produce from the
+   * engine's cache of such schemas, keyed by the migration list. Only `diagnoseMigrationHistory`
+   * (and `devDiagnostic`, which runs it) fill that cache, for the migrations *applied to the
+   * database*, replayed on a shadow database from the adapter factory. On a miss (in `migrate
+   * dev`: the database was behind when devDiagnostic ran, and the CLI applied the rest since)
+   * the two take a code path that, in the wasm engine, has no shadow database, and fail with
+   * "PostgreSQL shadow DB must be provided through an external factory". Then a
+   * diagnoseMigrationHistory of the same list fills the cache (every migration is applied by
+   * now) and the request runs again.
+   * @param {'evaluateDataLoss' | 'createMigration'} method
+   * @param {any} params
+   */
+  const withMigrationSchema = async (method, params) => {
+    try {
+      return await engine[method](params);
+    } catch (error) {
+      if (!isMissingShadowDb(error) || !params?.migrationsList) throw error;
+    }
+    takeShadowErrors();
+    await engine.diagnoseMigrationHistory({
+      migrationsList: params.migrationsList,
+      optInToShadowDatabase: true,
+      filters: params.filters ?? { externalTables: [], externalEnums: [] },
+    });
+    try {
+      return await engine[method](params);
+    } catch (error) {
+      if (!isMissingShadowDb(error)) throw error;
+      // diagnoseMigrationHistory keeps shadow database errors to itself: report the last one.
+      const shadowError = takeShadowErrors().at(-1);
+      if (shadowError !== undefined) throw shadowError;
+      throw new Error(
+        `schema-engine (wasm): ${method} could not get the schema of the migrations from a shadow database. The wasm engine replays them there only once every one of them is applied to the database: apply them first (prisma migrate deploy).`,
+        { cause: error },
+      );
+    }
+  };
+
+  /**
    * @param {string} method
    * @param {any} params
    */
@@ -155,13 +210,14 @@ async function serveJsonRpc(args) {
       }
       case 'debugPanic':
         return engine.debugPanic();
-      case 'applyMigrations':
+      case 'evaluateDataLoss':
       case 'createMigration':
+        return (await withMigrationSchema(method, params)) ?? {};
+      case 'applyMigrations':
       case 'dbExecute':
       case 'devDiagnostic':
       case 'diagnoseMigrationHistory':
       case 'ensureConnectionValidity':
-      case 'evaluateDataLoss':
       case 'introspect':
       case 'introspectSql':
       case 'markMigrationApplied':
@@ -215,6 +271,7 @@ async function serveJsonRpc(args) {
         await close();
       }
     })());
+  cleanUp = shutdown;
   for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
     process.once(signal, () => {
       void shutdown().finally(() => process.exit(0));
@@ -226,8 +283,10 @@ async function serveJsonRpc(args) {
 }
 
 /**
- * Errors thrown inside the adapter are kept in the bound factory's registry; the engine reports
- * them by id. Replace an engine error with the original one when it names a registered id.
+ * Errors thrown inside the adapter (or its factory) are kept in the bound factory's registry;
+ * the engine reports them by id, as an `id` field or as `External error id#<n>` in its message
+ * (after what it was doing, e.g. "Failed to connect to the shadow database"). Replace such an
+ * engine error with the original one, its message prefixed with that context.
  * @param {any} boundFactory
  * @param {unknown} error
  */
@@ -237,6 +296,20 @@ function lookupAdapterError(boundFactory, error) {
     const record = boundFactory.errorRegistry.consumeError(id);
     if (record?.error) return record.error;
   }
+  const message = /** @type {{ message?: unknown }} */ (error ?? {}).message;
+  const match = typeof message === 'string' ? /External error id#(\d+)/.exec(message) : null;
+  if (match && typeof message === 'string') {
+    const original = boundFactory.errorRegistry.consumeError(Number(match[1]))?.error;
+    if (original !== undefined) {
+      const context = message.slice(0, match.index).trim();
+      const originalMessage = original instanceof Error ? original.message : String(original);
+      const replaced = new Error(context ? `${context}: ${originalMessage}` : originalMessage, { cause: original });
+      const code = /** @type {{ code?: unknown }} */ (original).code;
+      // Prisma's own codes only (the CLI explains those); a pg SQLSTATE stays in the message.
+      if (typeof code === 'string' && /^P\d{4}$/.test(code)) Object.assign(replaced, { code });
+      return replaced;
+    }
+  }
   return error;
 }
 
@@ -244,7 +317,8 @@ async function main() {
   process.on('uncaughtException', (error) => {
     const panic = isWasmPanic(error) ? panicRegistry.get() : '';
     log('ERROR', panic || (error instanceof Error ? (error.stack ?? error.message) : String(error)), { is_panic: isWasmPanic(error) });
-    process.exit(101);
+    const deadline = new Promise((resolve) => setTimeout(resolve, 5000));
+    void Promise.race([cleanUp().catch(() => {}), deadline]).finally(() => process.exit(101));
   });
   const args = parseArgs(process.argv.slice(2));
   if (args.version) {
