@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, listMigrations, MIGRATIONS_DIR, type TestDatabase } from '../src/testing/index.js';
-import { query, runPrisma, shadowDatabases } from './support.js';
+import { query, runPrisma, shadowDatabasesLeft } from './support.js';
 
 /** Tables this package's tests rely on (later migrations may add more). */
 const TABLES = ['api_keys', 'chunks', 'idempotency_records', 'videos'];
@@ -21,10 +21,8 @@ async function tables(url: string): Promise<string[]> {
 
 describe('migrations', () => {
   let empty: TestDatabase;
-  let shadowsBefore: string[];
 
   before(async () => {
-    shadowsBefore = await shadowDatabases();
     empty = await createTestDatabase({ migrate: false });
   });
   after(async () => {
@@ -96,15 +94,8 @@ describe('migrations', () => {
     }
   });
 
-  it('leaves no shadow database behind', async () => {
-    // Another process's `migrate dev` may hold one for a few seconds: wait for strays to go.
-    let strays: string[] = [];
-    for (let attempt = 0; attempt < 30; attempt++) {
-      strays = (await shadowDatabases()).filter((name) => !shadowsBefore.includes(name));
-      if (strays.length === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    assert.deepEqual(strays, []);
+  it('leaves no shadow database behind (<database>_shadow_<random>, made for the diff above)', async () => {
+    assert.deepEqual(await shadowDatabasesLeft(empty.name), []);
   });
 
   it('createTestDatabase applies the same migrations by running their SQL', async () => {
