@@ -110,12 +110,12 @@ describe('migrations', () => {
     } finally {
       await db.drop();
     }
-    const [{ count }] = await query<{ count: string }>(
+    const left = await query<{ count: string }>(
       process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
       'SELECT count(*) FROM pg_database WHERE datname = $1',
       [db.name],
     );
-    assert.equal(count, '0');
+    assert.deepEqual(left, [{ count: '0' }]);
     await db.drop();
   });
 
