@@ -1,12 +1,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { secretKey } from './secret.js';
 
-/** The three headers of a Standard Webhooks request. */
-export interface WebhookHeaders {
+/**
+ * The three headers of a Standard Webhooks request. A type alias, not an interface, so that it
+ * is assignable to header records (`Record<string, string>`, openai's `HeadersLike`).
+ */
+export type WebhookHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /** base64 HMAC-SHA256 of `id.timestamp.body` under one `whsec_` secret. */
 export function signatureOf(secret: string, id: string, timestampS: number, body: string): string {
