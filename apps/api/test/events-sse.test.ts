@@ -4,7 +4,7 @@ import { newVideoId, type VideoEventData, type VideoEventType, type VideoId } fr
 import { publishVideoEvent } from '@rehyat/events';
 import { signedPath, signingOptions } from '../src/signed-url.js';
 import { openSse } from './sse-client.js';
-import { startStack, type Stack } from './helpers.js';
+import { errorOf, startStack, type Stack } from './helpers.js';
 
 let stack: Stack;
 let origin: string;
@@ -242,25 +242,25 @@ describe('GET /v1/videos/:id/events', () => {
     await publish(id, 'video.cancelled', {});
     const noKey = await fetch(eventsUrl(id));
     assert.equal(noKey.status, 401);
-    assert.equal((await noKey.json()).error.code, 'missing_api_key');
+    assert.equal((await errorOf(noKey)).code, 'missing_api_key');
     const otherKey = await fetch(eventsUrl(id), { headers: bearer(other.secret) });
     assert.equal(otherKey.status, 404);
-    assert.equal((await otherKey.json()).error.code, 'video_not_found');
+    assert.equal((await errorOf(otherKey)).code, 'video_not_found');
     const signed = signedPath(signingOptions(stack.config), `/v1/videos/${id}/events`);
     const viaSig = await (await openSse(`${origin}${signed}`)).rest();
     assert.deepEqual(viaSig.map((m) => m.event), ['video.cancelled']);
     const forged = await fetch(`${origin}${signed.replace(/sig=./, 'sig=A')}`);
     assert.equal(forged.status, 403);
-    assert.equal((await forged.json()).error.code, 'invalid_signature');
+    assert.equal((await errorOf(forged)).code, 'invalid_signature');
   });
 
   test('a malformed Last-Event-ID is 400 naming last_event_id; an unknown video is 404', async () => {
     const id = await insertVideo();
     const bad = await fetch(eventsUrl(id), { headers: { ...bearer(owner.secret), 'last-event-id': 'yesterday' } });
     assert.equal(bad.status, 400);
-    const body = await bad.json();
-    assert.equal(body.error.param, 'last_event_id');
-    assert.equal(body.error.type, 'invalid_request_error');
+    const body = await errorOf(bad);
+    assert.equal(body.param, 'last_event_id');
+    assert.equal(body.type, 'invalid_request_error');
     const missing = await fetch(eventsUrl(newVideoId()), { headers: bearer(owner.secret) });
     assert.equal(missing.status, 404);
   });

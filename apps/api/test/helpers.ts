@@ -11,12 +11,18 @@ import { createTestDatabase } from '@rehyat/db/testing';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@rehyat/storage';
 import { buildApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
+import type { ErrorBody } from '../src/errors.js';
 import { ApiKeyService } from '../src/services/api-key-service.js';
 
 export const FIXTURE_MODELS_DIR = fileURLToPath(new URL('./fixtures/models/', import.meta.url));
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** A port nothing listens on (bound, then released). */
+/** The OpenAI-shaped `error` of a fetch response whose body is an {@link ErrorBody}. */
+export async function errorOf(res: Response): Promise<ErrorBody['error']> {
+  return ((await res.json()) as ErrorBody).error;
+}
+
 export async function closedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

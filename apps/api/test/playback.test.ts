@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { newVideoId, storageKeys, type VideoId } from '@rehyat/contracts';
 import { EXPIRY_GRANULARITY_S, checkSignature, signatureQuery, signedPath, signingOptions } from '../src/signed-url.js';
 import { renderPlaylist } from '../src/routes/playlist.js';
-import { startStack, type Stack } from './helpers.js';
+import { errorOf, startStack, type Stack } from './helpers.js';
 
 let stack: Stack;
 let origin: string;
@@ -138,7 +138,7 @@ describe('HLS playback', () => {
     assert.deepEqual(Buffer.from(await tail.arrayBuffer()), seg.subarray(990));
     const outside = await get(`/v1/videos/${id}/segments/0.m4s`, { ...bearer(owner.secret), range: 'bytes=5000-' });
     assert.equal(outside.status, 416);
-    assert.equal((await outside.json()).error.code, 'range_not_satisfiable');
+    assert.equal((await errorOf(outside)).code, 'range_not_satisfiable');
   });
 
   test('bad, forged, other-video and expired signatures are 403 in OpenAI\'s error shape', async () => {
@@ -157,42 +157,42 @@ describe('HLS playback', () => {
 
     const borrowed = await get(`/v1/videos/${otherId}/playlist.m3u8?${new URL(good, origin).searchParams.toString()}`);
     assert.equal(borrowed.status, 403);
-    assert.equal((await borrowed.json()).error.code, 'invalid_signature');
+    assert.equal((await errorOf(borrowed)).code, 'invalid_signature');
 
     const malformed = await get(`/v1/videos/${id}/playlist.m3u8?sig=abc`);
     assert.equal(malformed.status, 403);
-    assert.equal((await malformed.json()).error.code, 'invalid_signature');
+    assert.equal((await errorOf(malformed)).code, 'invalid_signature');
 
     const past = { ...signing, nowS: () => Date.now() / 1000 - 10 * 24 * 3600 };
     const expired = await get(`/v1/videos/${id}/playlist.m3u8?${signatureQuery(past, id)}`);
     assert.equal(expired.status, 403);
-    const body = await expired.json();
-    assert.equal(body.error.code, 'signature_expired');
-    assert.equal(body.error.type, 'permission_error');
-    assert.equal(body.error.param, 'expires');
+    const body = await errorOf(expired);
+    assert.equal(body.code, 'signature_expired');
+    assert.equal(body.type, 'permission_error');
+    assert.equal(body.param, 'expires');
   });
 
   test('without a signature: Bearer of the owner only (401 without, 404 for another key)', async () => {
     const id = await insertVideo();
     const none = await get(`/v1/videos/${id}/playlist.m3u8`);
     assert.equal(none.status, 401);
-    assert.equal((await none.json()).error.type, 'authentication_error');
+    assert.equal((await errorOf(none)).type, 'authentication_error');
     const otherKey = await get(`/v1/videos/${id}/playlist.m3u8`, bearer(other.secret));
     assert.equal(otherKey.status, 404);
-    assert.equal((await otherKey.json()).error.code, 'video_not_found');
+    assert.equal((await errorOf(otherKey)).code, 'video_not_found');
   });
 
   test('missing init or segment is 404 content_not_found; bad index is 400', async () => {
     const id = await insertVideo();
     const init = await get(`/v1/videos/${id}/init.mp4`, bearer(owner.secret));
     assert.equal(init.status, 404);
-    assert.equal((await init.json()).error.code, 'content_not_found');
+    assert.equal((await errorOf(init)).code, 'content_not_found');
     const seg = await get(`/v1/videos/${id}/segments/4.m4s`, bearer(owner.secret));
     assert.equal(seg.status, 404);
-    assert.equal((await seg.json()).error.code, 'content_not_found');
+    assert.equal((await errorOf(seg)).code, 'content_not_found');
     const bad = await get(`/v1/videos/${id}/segments/abc.m4s`, bearer(owner.secret));
     assert.equal(bad.status, 400);
-    assert.equal((await bad.json()).error.param, 'index');
+    assert.equal((await errorOf(bad)).param, 'index');
   });
 });
 

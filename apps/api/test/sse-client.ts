@@ -1,4 +1,6 @@
 /** A minimal Server-Sent Events reader over fetch, for tests and benchmarks. */
+import type { ReadableStreamReadResult } from 'node:stream/web';
+
 export interface SseMessage {
   id: string | null;
   event: string | null;
