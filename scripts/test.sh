@@ -29,6 +29,8 @@ start_embedded_s3
 trap '[ -n "${S3_PID:-}" ] && kill $S3_PID 2>/dev/null; true' EXIT
 say "type-checking"
 npx tsc -b
+say "type-checking tests, benches and scripts (tsconfig.test.json)"
+npm run -s typecheck:tests || die "type errors in test, bench or script code (above); tsx runs them without checking types, so fix the types (npm run typecheck:tests) before trusting the tests"
 say "applying migrations to $DATABASE_URL and checking them against the schema"
 npm run -s db:deploy
 npm run -s db:check
