@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { GENERATION_QUEUE } from '@rehyat/contracts';
-import { ActiveVideoLimiter, checkQueueAdmission, FairPriority, rateLimitHeaders, RequestRateLimiter } from '@rehyat/ratelimit';
+import { ActiveVideoLimiter, FairPriority, rateLimitHeaders, RequestLimits, RequestRateLimiter } from '@rehyat/ratelimit';
 import { ApiError } from '../errors.js';
 
 declare module 'fastify' {
@@ -12,6 +12,8 @@ declare module 'fastify' {
       active: ActiveVideoLimiter;
       /** Priorities of generation jobs for fair ordering between keys; null when `FAIR_QUEUE` is off. */
       fair: FairPriority | null;
+      /** Rate limit, queue cap and active cap of the requests of one event-loop turn in one script call. */
+      checks: RequestLimits;
     };
   }
 }
@@ -22,8 +24,9 @@ const CREATION_ROUTES = new Set(['POST /v1/videos', 'POST /v1/videos/:id/remix',
 const RESERVATION_TTL_MS = 5 * 60_000;
 
 const RESERVATION = Symbol('activeReservation');
+const HOLDS_SLOT = Symbol('reservationHoldsActiveSlot');
 const CREATED = Symbol('createdVideoId');
-type Tagged = FastifyRequest & { [RESERVATION]?: string; [CREATED]?: string };
+type Tagged = FastifyRequest & { [RESERVATION]?: string; [HOLDS_SLOT]?: boolean; [CREATED]?: string };
 
 /**
  * `rate-limit`: for every authenticated request, the key's requests per minute (GCRA in Redis,
@@ -38,7 +41,8 @@ export const rateLimitPlugin = fp(
     const rpm = new RequestRateLimiter({ redis: app.redis, prefix: app.keyspace.prefix });
     const active = new ActiveVideoLimiter({ redis: app.redis, prefix: app.keyspace.prefix });
     const fair = config.FAIR_QUEUE ? new FairPriority({ redis: app.redis, prefix: app.keyspace.prefix, queueName: GENERATION_QUEUE }) : null;
-    app.decorate('limits', { rpm, active, fair });
+    const checks = new RequestLimits({ redis: app.redis, prefix: app.keyspace.prefix, queueName: GENERATION_QUEUE, queueCap: config.QUEUE_MAX_QUEUED });
+    app.decorate('limits', { rpm, active, fair, checks });
 
     // The key's own limits come with its principal (the auth cache; a change is announced to every
     // instance at once), else the config defaults.
@@ -70,47 +74,58 @@ export const rateLimitPlugin = fp(
       }
     });
 
+    // One script call judges every request of the event-loop turn (rate, then for creations the
+    // queue cap, then the active cap: the order of the separate checks), exactly and in order.
     const enforce = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const principal = request.principal;
       const limits = limitsOf(principal);
-      if (limits.rpm > 0) {
-        const d = await rpm.hit(principal.keyId, limits.rpm);
-        reply.headers(rateLimitHeaders(d));
-        if (!d.allowed) {
-          throw new ApiError(
-            'rate_limit_exceeded',
-            `Rate limit reached: ${limits.rpm} requests per minute for this API key. Retry in ${Math.ceil(d.retryAfterMs / 1000)} s.`,
-          );
-        }
+      const creation = CREATION_ROUTES.has(`${request.method} ${request.routeOptions.url}`);
+      if (!(limits.rpm > 0) && !(creation && (config.QUEUE_MAX_QUEUED > 0 || limits.maxActive > 0))) return;
+      const maxActive = Math.max(0, limits.maxActive);
+      const reservation = creation && (config.QUEUE_MAX_QUEUED > 0 || maxActive > 0) ? `req:${Date.now()}:${randomUUID()}` : undefined;
+      const v = await checks.check({ keyId: principal.keyId, rpm: Math.max(0, limits.rpm), creation, maxActive, reservation });
+      if (v.rate) reply.headers(rateLimitHeaders(v.rate));
+      if (v.refusedBy === 'rate') {
+        throw new ApiError(
+          'rate_limit_exceeded',
+          `Rate limit reached: ${limits.rpm} requests per minute for this API key. Retry in ${Math.ceil(v.rate!.retryAfterMs / 1000)} s.`,
+        );
       }
-      if (!CREATION_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) return;
-      if (config.QUEUE_MAX_QUEUED > 0) {
-        const adm = await checkQueueAdmission(app.generationQueue, config.QUEUE_MAX_QUEUED);
-        if (!adm.allowed) {
-          reply.header('retry-after', '30');
-          throw new ApiError('queue_full', `The generation queue is full (${adm.queued} jobs waiting); try again later.`);
-        }
+      if (v.refusedBy === 'queue') {
+        reply.header('retry-after', '30');
+        throw new ApiError('queue_full', `The generation queue is full (${v.queued} jobs waiting); try again later.`);
       }
-      if (limits.maxActive > 0) {
-        const reservation = `req:${Date.now()}:${randomUUID()}`;
-        let d = await active.acquire(principal.keyId, reservation, limits.maxActive);
-        if (!d.allowed && (await active.prune(principal.keyId, isStillActive)) > 0) {
-          d = await active.acquire(principal.keyId, reservation, limits.maxActive);
+      let activeNow = v.active ?? 0;
+      if (v.refusedBy === 'active') {
+        // Refused: drop members that are no longer active (a release was missed), then try the
+        // caps once more (not the rate: this request was counted already).
+        let allowed = false;
+        if ((await active.prune(principal.keyId, isStillActive)) > 0) {
+          const again = await checks.check({ keyId: principal.keyId, rpm: 0, creation, maxActive, reservation });
+          if (again.refusedBy === 'queue') {
+            reply.header('retry-after', '30');
+            throw new ApiError('queue_full', `The generation queue is full (${again.queued} jobs waiting); try again later.`);
+          }
+          allowed = again.refusedBy === null;
+          activeNow = again.active ?? activeNow;
         }
-        if (!d.allowed) {
+        if (!allowed) {
           reply.header('retry-after', '10');
           throw new ApiError(
             'too_many_active_videos',
-            `This API key already has ${d.active} videos queued or in progress (limit ${limits.maxActive}); wait for one to finish.`,
+            `This API key already has ${activeNow} videos queued or in progress (limit ${limits.maxActive}); wait for one to finish.`,
           );
         }
+      }
+      if (reservation) {
         (request as Tagged)[RESERVATION] = reservation;
+        (request as Tagged)[HOLDS_SLOT] = maxActive > 0;
       }
     };
 
     app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
       const r = request as Tagged;
-      if (r[RESERVATION] && reply.statusCode === 200 && typeof payload === 'string') {
+      if (r[HOLDS_SLOT] && reply.statusCode === 200 && typeof payload === 'string') {
         try {
           const id = (JSON.parse(payload) as { id?: unknown }).id;
           if (typeof id === 'string') r[CREATED] = id;
@@ -127,10 +142,9 @@ export const rateLimitPlugin = fp(
       if (!reservation) return;
       const keyId = request.principal.keyId;
       try {
-        if (r[CREATED]) await active.confirm(keyId, reservation, r[CREATED]);
-        else await active.release(keyId, reservation);
+        await checks.settle({ keyId, reservation, videoId: r[CREATED] ?? null, active: r[HOLDS_SLOT] === true });
       } catch (err) {
-        request.log.warn({ err }, 'could not settle the active-video reservation (pruned later)');
+        request.log.warn({ err }, 'could not settle the admission / active-video reservation (pruned or expired later)');
       }
     });
   },
