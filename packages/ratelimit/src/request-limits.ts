@@ -15,10 +15,11 @@ import type { RateDecision } from './request-rate.js';
  *    reservation (same sorted set); a refusal takes nothing;
  * 4. allowed creations under a queue cap enter the `admitting` set (member: the reservation).
  *
- * KEYS[1..4] = wait list, prioritized zset, delayed zset, admitting zset; then per request its
- * GCRA key and its active set. ARGV[1] = queue cap (0: off), ARGV[2] = admission TTL ms; then
- * per request: rpm limit (0: off), emission interval ms, creation (0|1), active cap (0: off),
- * reservation.
+ * KEYS[1..4] = wait list, prioritized zset, delayed zset, admitting zset; then per entry (an
+ * API key with its limits, once per batch) its GCRA key and its active set. ARGV[1] = queue cap
+ * (0: off), ARGV[2] = admission TTL ms, ARGV[3] = entries; then per entry: rpm limit (0: off),
+ * active cap (0: off); then per request: its entry (1-based), creation (0|1), reservation.
+ * The emission interval is `60000 / rpm`, the same double `RequestRateLimiter` computes.
  * Returns per request {verdict, remaining, retry_after_ms, reset_after_ms, count}: verdict 0 =
  * allowed, 1 = rate, 2 = queue full (count = queued), 3 = active cap (count = active); when
  * allowed, count = the key's active videos counting this reservation (or -1).
@@ -29,22 +30,23 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_s = tonumber(t[1])
 local qcap = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
+local entries = tonumber(ARGV[3])
 local queued = nil
 local out = {}
-local n = (#KEYS - 4) / 2
-for i = 1, n do
-  local rkey = KEYS[3 + 2 * i]
-  local akey = KEYS[4 + 2 * i]
-  local a = 2 + (i - 1) * 5
-  local limit = tonumber(ARGV[a + 1])
-  local interval = tonumber(ARGV[a + 2])
-  local creation = ARGV[a + 3] == '1'
-  local acap = tonumber(ARGV[a + 4])
-  local reservation = ARGV[a + 5]
+local first = 4 + 2 * entries
+for a = first, #ARGV, 3 do
+  local e = tonumber(ARGV[a])
+  local rkey = KEYS[3 + 2 * e]
+  local akey = KEYS[4 + 2 * e]
+  local limit = tonumber(ARGV[2 + 2 * e])
+  local acap = tonumber(ARGV[3 + 2 * e])
+  local creation = ARGV[a + 1] == '1'
+  local reservation = ARGV[a + 2]
   local verdict, remaining, retry, reset, count = 0, 0, 0, 0, -1
   if limit > 0 then
     local tat = tonumber(redis.call('GET', rkey) or '0')
     if tat < now then tat = now end
+    local interval = 60000 / limit
     local new_tat = tat + interval
     local allow_at = new_tat - limit * interval
     if now < allow_at then
@@ -88,6 +90,27 @@ for i = 1, n do
   out[#out + 1] = {verdict, remaining, retry, reset, count}
 end
 return out
+`;
+
+/**
+ * Ends a batch of reservations (`RequestLimits#settle`). KEYS[1] = admitting zset, then per item
+ * the key's active set; ARGV[1] = 1 when a queue cap is on; then per item: reservation, video id
+ * ('' when nothing was created), holds an active slot (0|1).
+ */
+const SETTLE_LUA = `
+local t = redis.call('TIME')
+local now_s = tonumber(t[1])
+local admitting = ARGV[1] == '1'
+for i = 1, #KEYS - 1 do
+  local a = 2 + (i - 1) * 3
+  local reservation, video = ARGV[a], ARGV[a + 1]
+  if admitting then redis.call('ZREM', KEYS[1], reservation) end
+  if ARGV[a + 2] == '1' then
+    if video ~= '' then redis.call('ZADD', KEYS[1 + i], now_s, video) end
+    redis.call('ZREM', KEYS[1 + i], reservation)
+  end
+end
+return #KEYS - 1
 `;
 
 /** One request to judge. */
@@ -156,7 +179,7 @@ interface Pending {
 /**
  * Judges the requests that arrive in the same event-loop turn together: one Lua call for the
  * rate limit, queue cap and active cap of all of them (see {@link CHECK_LUA}) instead of up to
- * three round trips per request, and one MULTI for the reservations settled in one turn. Exact:
+ * three round trips per request, and one script call for the reservations settled in one turn. Exact:
  * the script runs atomically, in arrival order, on the same keys as `RequestRateLimiter` and
  * `ActiveVideoLimiter`, so concurrent batches (and other instances) cannot oversubscribe a key's
  * cap, and a refused request leaves nothing behind. The queue cap also counts admissions whose
@@ -184,6 +207,9 @@ export class RequestLimits {
     this.#maxBatch = opts.maxBatch ?? 256;
     if (typeof (this.#redis as unknown as { rehyatCheckLimits?: unknown }).rehyatCheckLimits !== 'function') {
       this.#redis.defineCommand('rehyatCheckLimits', { lua: CHECK_LUA });
+    }
+    if (typeof (this.#redis as unknown as { rehyatSettleLimits?: unknown }).rehyatSettleLimits !== 'function') {
+      this.#redis.defineCommand('rehyatSettleLimits', { lua: SETTLE_LUA });
     }
   }
 
@@ -218,14 +244,24 @@ export class RequestLimits {
   /** Judges `reqs` in this order in one script call. */
   async checkMany(reqs: readonly LimitRequest[]): Promise<LimitVerdict[]> {
     if (reqs.length === 0) return [];
+    // Each API key (with its limits) once per call: most batches are a few keys' many requests.
     const keys: string[] = [...this.#queueKeys];
-    const argv: Array<string | number> = [this.#queueCap, this.#ttlMs];
+    const limits: Array<string | number> = [];
+    const tail: Array<string | number> = [];
+    const entries = new Map<string, number>();
     for (const r of reqs) {
-      keys.push(`${this.#prefix}:ratelimit:rpm:${r.keyId}`, `${this.#prefix}:ratelimit:active:${r.keyId}`);
-      argv.push(r.rpm, r.rpm > 0 ? 60_000 / r.rpm : 0, r.creation ? 1 : 0, r.maxActive, r.reservation ?? '');
+      const id = `${r.keyId}\n${r.rpm}\n${r.maxActive}`;
+      let e = entries.get(id);
+      if (e === undefined) {
+        e = entries.size + 1;
+        entries.set(id, e);
+        keys.push(`${this.#prefix}:ratelimit:rpm:${r.keyId}`, `${this.#prefix}:ratelimit:active:${r.keyId}`);
+        limits.push(r.rpm, r.maxActive);
+      }
+      tail.push(e, r.creation ? 1 : 0, r.reservation ?? '');
     }
     const fn = (this.#redis as unknown as { rehyatCheckLimits: (n: number, ...args: Array<string | number>) => Promise<number[][]> }).rehyatCheckLimits;
-    const rows = await fn.call(this.#redis, keys.length, ...keys, ...argv);
+    const rows = await fn.call(this.#redis, keys.length, ...keys, this.#queueCap, this.#ttlMs, entries.size, ...limits, ...tail);
     return reqs.map((r, i) => {
       const [verdict, remaining, retry, reset, count] = rows[i]!.map(Number) as [number, number, number, number, number];
       const out: LimitVerdict = { refusedBy: verdict === 1 ? 'rate' : verdict === 2 ? 'queue' : verdict === 3 ? 'active' : null };
@@ -246,8 +282,8 @@ export class RequestLimits {
 
   /**
    * Ends a reservation allowed by `check`: it leaves the admitting set; with an active slot, the
-   * created video takes the slot (`ActiveVideoLimiter#confirm`) or the slot is freed. The
-   * settlements of one event-loop turn go out in one MULTI.
+   * created video takes the slot (what `ActiveVideoLimiter#confirm` does) or the slot is freed.
+   * The settlements of one event-loop turn go out in one script call.
    */
   settle(s: Settlement): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -255,18 +291,16 @@ export class RequestLimits {
       if (this.#settling.length > 1) return;
       setImmediate(() => {
         const items = this.#settling.splice(0);
-        const now = Math.floor(Date.now() / 1000);
-        const tx = this.#redis.multi();
+        const keys: string[] = [this.#queueKeys[3]];
+        const argv: Array<string | number> = [this.#queueCap > 0 ? 1 : 0];
         for (const { s: x } of items) {
-          if (this.#queueCap > 0) tx.zrem(this.#queueKeys[3], x.reservation);
-          if (!x.active) continue;
-          const key = `${this.#prefix}:ratelimit:active:${x.keyId}`;
-          if (x.videoId !== null) tx.zadd(key, now, x.videoId);
-          tx.zrem(key, x.reservation);
+          keys.push(`${this.#prefix}:ratelimit:active:${x.keyId}`);
+          argv.push(x.reservation, x.videoId ?? '', x.active ? 1 : 0);
         }
-        tx.exec().then(
+        const fn = (this.#redis as unknown as { rehyatSettleLimits: (n: number, ...args: Array<string | number>) => Promise<number> }).rehyatSettleLimits;
+        fn.call(this.#redis, keys.length, ...keys, ...argv).then(
           () => items.forEach((x) => x.done()),
-          (err: unknown) => items.forEach((x) => x.done(err ?? new Error('MULTI failed'))),
+          (err: unknown) => items.forEach((x) => x.done(err ?? new Error('settle failed'))),
         );
       });
     });
