@@ -9,7 +9,7 @@
  * measurement records the CPU of the machine, Redis, Postgres, the load generator and the server.
  *
  *   npx tsx --conditions=development bench/api/create.ts [--connections 50] [--duration 10] [--out f.json]
- *       [--before <dir>] [--variants floor-http,floor-fastify,before,defaults,no-webhook]
+ *       [--before <dir>] [--variants floor-http,floor-fastify,before,before-limits-on,defaults,limits-on,no-webhook]
  *       [--cpu-prof <dir>] (profiles of the API process, summarised by cpu-profile.ts) [--no-raw]
  */
 import { spawn } from 'node:child_process';
@@ -173,13 +173,21 @@ const loadAtStart = loadavg()[0]!.toFixed(2);
 const infra = await startInfra('create');
 // Limits off: this measures the create path itself, not the limiter refusing requests.
 const limitsOff = { RATE_LIMIT_RPM: '0', MAX_ACTIVE_VIDEOS: '0', QUEUE_MAX_QUEUED: '0' };
+// Limits on (all three checked on every creation) but generous enough that none refuses: this
+// measures what checking them costs. Nothing completes during a run, so the active cap and the
+// queue cap must exceed every creation of the run.
+const limitsOn = { RATE_LIMIT_RPM: '100000000', MAX_ACTIVE_VIDEOS: '10000000', QUEUE_MAX_QUEUED: '10000000' };
 type Variant = { key: string; name: string; root?: string } & ({ env: Record<string, string> } | { floor: 'http' | 'fastify' });
 const beforeCommit = values.before ? (await readFile(join(values.before, '.bench-commit'), 'utf8').catch(() => 'unknown')).trim() : undefined;
 const allVariants: Variant[] = [
   ...(values.before ? [{ key: 'before', name: `api before the redesign (commit ${beforeCommit}, defaults, webhook worker in-process)`, env: limitsOff, root: values.before }] : []),
+  ...(values.before
+    ? [{ key: 'before-limits-on', name: `api of commit ${beforeCommit}, limits on but generous (RATE_LIMIT_RPM, MAX_ACTIVE_VIDEOS, QUEUE_MAX_QUEUED)`, env: limitsOn, root: values.before }]
+    : []),
   { key: 'floor-http', name: 'floor: plain node:http, fixed video object, nothing behind it', floor: 'http' },
   { key: 'floor-fastify', name: "floor: the API's Fastify layer (Bearer check in memory, zod body + response schemas), nothing behind it", floor: 'fastify' },
   { key: 'defaults', name: 'api (defaults, webhook worker in-process)', env: limitsOff },
+  { key: 'limits-on', name: 'api, limits on but generous (RATE_LIMIT_RPM, MAX_ACTIVE_VIDEOS, QUEUE_MAX_QUEUED; none refuses)', env: limitsOn },
   { key: 'no-webhook', name: 'api (WEBHOOK_WORKER_ENABLED=false)', env: { ...limitsOff, WEBHOOK_WORKER_ENABLED: 'false' } },
 ];
 const wanted = values.variants?.split(',').map((v) => v.trim());
