@@ -16,27 +16,7 @@ export const BULLMQ_MAX_PRIORITY = 2_097_152;
  * again from 1: they only grow while the queue never drains, and are capped at BullMQ's maximum
  * (where ordering degrades to FIFO).
  *
- * KEYS[1] = the queue's prioritized zset, KEYS[2] = hash of last tags; ARGV[1] = owner, ARGV[2] = max.
- */
-const ASSIGN_LUA = `
-local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local v = 1
-if head[2] == nil then
-  redis.call('DEL', KEYS[2])
-else
-  v = math.floor(tonumber(head[2]) / 4294967296)
-  if v < 1 then v = 1 end
-end
-local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-local tag = math.max(v, last + 1)
-local cap = tonumber(ARGV[2])
-if tag > cap then tag = cap end
-redis.call('HSET', KEYS[2], ARGV[1], tag)
-return tag
-`;
-
-/**
- * {@link ASSIGN_LUA} for several jobs at once (one round trip for a batch of creations), also
+ * The script assigns a batch of jobs in one round trip (one job is a batch of one), also
  * counting for each job the jobs already in Redis that run before it: the wait list (served
  * first) and the prioritized jobs of a priority up to its own (FIFO within one priority). The
  * batch's own earlier jobs are not in Redis yet; the caller adds those (`assignMany` does).
@@ -99,9 +79,6 @@ export class FairPriority {
     this.prioritizedKey = `${prefix}:${opts.queueName}:prioritized`;
     this.lastKey = `${prefix}:ratelimit:fair:${opts.queueName}`;
     this.waitKey = `${prefix}:${opts.queueName}:wait`;
-    if (typeof (this.redis as unknown as { rehyatFairAssign?: unknown }).rehyatFairAssign !== 'function') {
-      this.redis.defineCommand('rehyatFairAssign', { numberOfKeys: 2, lua: ASSIGN_LUA });
-    }
     if (typeof (this.redis as unknown as { rehyatFairAssignMany?: unknown }).rehyatFairAssignMany !== 'function') {
       this.redis.defineCommand('rehyatFairAssignMany', { numberOfKeys: 3, lua: ASSIGN_MANY_LUA });
     }
@@ -128,7 +105,6 @@ export class FairPriority {
 
   /** The priority to pass to `queue.add(..., { priority })` for a job of `ownerId`. */
   async assign(ownerId: string): Promise<number> {
-    const fn = (this.redis as unknown as { rehyatFairAssign: (a: string, b: string, o: string, m: number) => Promise<number> }).rehyatFairAssign;
-    return Number(await fn.call(this.redis, this.prioritizedKey, this.lastKey, ownerId, BULLMQ_MAX_PRIORITY));
+    return (await this.assignMany([ownerId]))[0]!.priority;
   }
 }

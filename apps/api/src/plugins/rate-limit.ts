@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { GENERATION_QUEUE } from '@rehyat/contracts';
-import { ActiveVideoLimiter, FairPriority, rateLimitHeaders, RequestLimits, RequestRateLimiter } from '@rehyat/ratelimit';
+import { ActiveVideoLimiter, FairPriority, rateLimitHeaders, RequestLimits } from '@rehyat/ratelimit';
 import { ApiError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     limits: {
-      rpm: RequestRateLimiter;
       active: ActiveVideoLimiter;
       /** Priorities of generation jobs for fair ordering between keys; null when `FAIR_QUEUE` is off. */
       fair: FairPriority | null;
@@ -38,11 +37,10 @@ type Tagged = FastifyRequest & { [RESERVATION]?: string; [HOLDS_SLOT]?: boolean;
 export const rateLimitPlugin = fp(
   async (app: FastifyInstance) => {
     const config = app.config;
-    const rpm = new RequestRateLimiter({ redis: app.redis, prefix: app.keyspace.prefix });
     const active = new ActiveVideoLimiter({ redis: app.redis, prefix: app.keyspace.prefix });
     const fair = config.FAIR_QUEUE ? new FairPriority({ redis: app.redis, prefix: app.keyspace.prefix, queueName: GENERATION_QUEUE }) : null;
     const checks = new RequestLimits({ redis: app.redis, prefix: app.keyspace.prefix, queueName: GENERATION_QUEUE, queueCap: config.QUEUE_MAX_QUEUED });
-    app.decorate('limits', { rpm, active, fair, checks });
+    app.decorate('limits', { active, fair, checks });
 
     // The key's own limits come with its principal (the auth cache; a change is announced to every
     // instance at once), else the config defaults.
