@@ -121,15 +121,12 @@ export const rateLimitPlugin = fp(
       }
     };
 
-    app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    // The created video's id, read off the route's returned object before it is serialised.
+    app.addHook('preSerialization', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
       const r = request as Tagged;
-      if (r[HOLDS_SLOT] && reply.statusCode === 200 && typeof payload === 'string') {
-        try {
-          const id = (JSON.parse(payload) as { id?: unknown }).id;
-          if (typeof id === 'string') r[CREATED] = id;
-        } catch {
-          // not JSON: nothing created
-        }
+      if (r[HOLDS_SLOT] && reply.statusCode === 200 && payload !== null && typeof payload === 'object') {
+        const id = (payload as { id?: unknown }).id;
+        if (typeof id === 'string') r[CREATED] = id;
       }
       return payload;
     });
