@@ -348,6 +348,7 @@ class RunWorker : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> keep;
   std::vector<std::string> out_names;
   std::vector<bool> out_on_device;
+  bool sync = true;  // false: return once enqueued (every output on the device; see RunOptions.sync)
 
   void Execute() override {
     try {
@@ -360,8 +361,13 @@ class RunWorker : public Napi::AsyncWorker {
       Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeDefault);
       Ort::MemoryInfo dev = s_->DeviceMemInfo();
       for (size_t i = 0; i < out_names.size(); ++i) binding.BindOutput(out_names[i].c_str(), out_on_device[i] ? dev : cpu);
-      sess.Run(Ort::RunOptions(), binding);
-      binding.SynchronizeOutputs();
+      Ort::RunOptions ro;
+      // pipelined run: ORT skips its end-of-run stream synchronisation, so this thread (and JS) can
+      // queue the next run while the GPU works; later runs of the session share its stream, and
+      // DeviceTensor.toHost() synchronises the device before it copies
+      if (!sync) ro.AddConfigEntry("disable_synchronize_execution_providers", "1");
+      sess.Run(ro, binding);
+      if (sync) binding.SynchronizeOutputs();
       results_ = binding.GetOutputValues();
       result_names_ = binding.GetOutputNames();
     } catch (const Ort::Exception& e) {
@@ -453,6 +459,20 @@ Napi::Value Session::Run(const Napi::CallbackInfo& info) {
     }
     w->out_names.push_back(n);
     w->out_on_device.push_back(dev);
+  }
+  // run options: { sync: boolean } (default true); sync:false needs every output on the device
+  if (info.Length() > 2 && info[2].IsObject()) {
+    auto sv = info[2].As<Napi::Object>().Get("sync");
+    if (!sv.IsUndefined()) {
+      if (!sv.IsBoolean()) throw BadInput(env, "run: 'sync' must be a boolean");
+      w->sync = sv.As<Napi::Boolean>();
+    }
+  }
+  if (!w->sync) {
+    if (cfg.provider != "cuda") throw BadInput(env, "run: sync:false needs a cuda session");
+    for (size_t i = 0; i < w->out_names.size(); ++i)
+      if (!w->out_on_device[i])
+        throw BadInput(env, "run: sync:false needs every output on 'cuda'; '" + w->out_names[i] + "' would be copied to the host");
   }
   auto p = w->Promise();
   guard.release()->Queue();

@@ -12,6 +12,7 @@ struct CudaRt {
   int (*setDevice)(int) = nullptr;
   int (*memcpy)(void*, const void*, size_t, int) = nullptr;
   int (*memGetInfo)(size_t*, size_t*) = nullptr;
+  int (*deviceSynchronize)() = nullptr;
   const char* (*errorString)(int) = nullptr;
   std::string error;
 };
@@ -33,7 +34,9 @@ inline const CudaRt& Cuda() {
     r.memcpy = reinterpret_cast<int (*)(void*, const void*, size_t, int)>(dlsym(h, "cudaMemcpy"));
     r.memGetInfo = reinterpret_cast<int (*)(size_t*, size_t*)>(dlsym(h, "cudaMemGetInfo"));
     r.errorString = reinterpret_cast<const char* (*)(int)>(dlsym(h, "cudaGetErrorString"));
-    if (!r.setDevice || !r.memcpy || !r.memGetInfo || !r.errorString) r.error = "libcudart lacks cudaMemcpy/cudaSetDevice";
+    r.deviceSynchronize = reinterpret_cast<int (*)()>(dlsym(h, "cudaDeviceSynchronize"));
+    if (!r.setDevice || !r.memcpy || !r.memGetInfo || !r.errorString || !r.deviceSynchronize)
+      r.error = "libcudart lacks cudaMemcpy/cudaSetDevice/cudaDeviceSynchronize";
     return r;
   }();
   return rt;
@@ -44,6 +47,9 @@ inline std::string CudaCopy(void* dst, const void* src, size_t bytes, int device
   if (!rt.error.empty()) return rt.error;
   if (bytes == 0) return "";
   int e = rt.setDevice(device);
+  // ORT's CUDA stream does not synchronise with the legacy default stream that cudaMemcpy uses, and
+  // pipelined runs (sync:false) may still be writing: wait for all of the device's work first
+  if (!e) e = rt.deviceSynchronize();
   if (!e) e = rt.memcpy(dst, src, bytes, to_host ? 2 /*cudaMemcpyDeviceToHost*/ : 1 /*HostToDevice*/);
   return e ? std::string("cudaMemcpy: ") + rt.errorString(e) : "";
 }

@@ -68,7 +68,7 @@ function isDevice(f: Feed): f is DeviceTensor {
 }
 
 /** Runs a whole video chunk by chunk; returns seconds and the last chunk's outputs (on device). */
-async function video(s: Session, g: Geometry, chunks: number, inputs: Record<string, DeviceTensor>) {
+async function video(s: Session, g: Geometry, chunks: number, inputs: Record<string, DeviceTensor>, pipelined = false) {
   const Nc = g.Tc * g.P;
   let state: Record<string, Feed> = {
     S: f32zeros([1, g.H, g.Dp, g.d]),
@@ -81,7 +81,9 @@ async function video(s: Session, g: Geometry, chunks: number, inputs: Record<str
   let last: Record<string, HostTensor | DeviceTensor> = {};
   const t0 = performance.now();
   for (let c = 0; c < chunks; c++) {
-    const out = await s.run({ ...inputs, ...state }, { outputs: where });
+    // pipelined: every run but the last returns once queued (sync: false); the last one's sync waits
+    // for the session's stream, i.e. for the whole video
+    const out = await s.run({ ...inputs, ...state }, { outputs: where, sync: !pipelined || c + 1 === chunks });
     for (const f of Object.values(state)) if (isDevice(f)) f.dispose();
     if (c + 1 < chunks) (out['y'] as DeviceTensor).dispose();
     state = {
@@ -157,7 +159,7 @@ async function measure(
   }
 }
 
-async function recurrentBody(file: string, g: Geometry, chunks: number, customOps: boolean) {
+async function recurrentBody(file: string, g: Geometry, chunks: number, customOps: boolean, pipelined = false) {
   const s = await createSession(join(modelsDir, file), { provider: 'cuda', customOps, cudaOptions });
   const Nc = g.Tc * g.P;
   const inputs: Record<string, DeviceTensor> = {
@@ -169,7 +171,7 @@ async function recurrentBody(file: string, g: Geometry, chunks: number, customOp
   };
   return {
     time: async () => {
-      const r = await video(s, g, chunks, inputs);
+      const r = await video(s, g, chunks, inputs, pipelined);
       for (const t of Object.values(r.last)) if (isDevice(t)) t.dispose();
       return r.secs;
     },
@@ -223,9 +225,15 @@ for (const g of geometries) {
     const chunks = F / g.Tc;
     const hf = hybridFlops(g, chunks);
     await measure('HybridAttention (CUDA op)', g, N, hf, 3, () => recurrentBody(`ha_f16_t${g.To * g.P}.onnx`, g, chunks, true));
+    await measure('HybridAttention (CUDA op), pipelined runs', g, N, hf, 3, () =>
+      recurrentBody(`ha_f16_t${g.To * g.P}.onnx`, g, chunks, true, true),
+    );
     if (opOnly) continue;
     await measure('same math, standard ONNX ops (CUDA EP)', g, N, hf, 3, () =>
       recurrentBody(`std_f16_t${g.To * g.P}_d${g.d}.onnx`, g, chunks, false),
+    );
+    await measure('same math, standard ONNX ops (CUDA EP), pipelined runs', g, N, hf, 3, () =>
+      recurrentBody(`std_f16_t${g.To * g.P}_d${g.d}.onnx`, g, chunks, false, true),
     );
     const ff = 4 * N * N * g.d * g.H;
     await measure('full softmax, ORT MultiHeadAttention (CUDA EP)', g, N, ff, N > 100_000 ? 1 : 3, async () => {

@@ -20,7 +20,7 @@ echo "== triton_check (correctness vs float64, config sweep, SDPA)"
 timeout "${CHECK_TIMEOUT_S:-240}" python3 $K/bench/triton_check.py /tmp/triton-check ${CHECK_MODE:-} > "$O/triton_check.log" 2>&1
 echo "triton_check rc=$?"
 cp /tmp/triton-check/tuned.json "$O/" 2>/dev/null
-H=$K/build/triton-gen/hybrid_attention_triton_ptx.h
+H=$(pwd)/$K/build/triton-gen/hybrid_attention_triton_ptx.h
 cfg=()
 [ -f /tmp/triton-check/tuned.json ] && cfg=(--configs /tmp/triton-check/tuned.json)
 timeout "${GEN_TIMEOUT_S:-150}" python3 $K/scripts/gen-triton-ptx.py --out "$H" "${cfg[@]}" --meta "$O/triton-meta.json" > "$O/gen.log" 2>&1

@@ -54,7 +54,11 @@ export interface NativeSession {
   readonly inputNames: string[];
   readonly outputNames: string[];
   readonly provider: string;
-  run(feeds: Record<string, unknown>, locations: Record<string, string>): Promise<Record<string, unknown>>;
+  run(
+    feeds: Record<string, unknown>,
+    locations: Record<string, string>,
+    options?: { sync?: boolean },
+  ): Promise<Record<string, unknown>>;
   toDevice(t: unknown): NativeDeviceTensor;
   release(): void;
 }

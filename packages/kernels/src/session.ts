@@ -54,6 +54,13 @@ export interface SessionOptions {
 export interface RunOptions {
   /** Where each output lands: 'cpu' (default, a HostTensor) or 'cuda' (a DeviceTensor, no copy). */
   outputs?: Record<string, 'cpu' | 'cuda'>;
+  /**
+   * false: a pipelined run (CUDA sessions, every output on 'cuda'). The promise resolves once the
+   * work is queued on the session's stream, not when it is done, so the next run is queued while
+   * the GPU still works; later runs of the session are ordered after it, and `toHost()` (or a run
+   * with `sync: true`) waits for it. @defaultValue true
+   */
+  sync?: boolean;
 }
 
 /** An ONNX Runtime inference session created by the @rehyat/kernels addon. */
@@ -76,7 +83,7 @@ export class Session {
    * copies, and outputs asked on 'cuda' come back as DeviceTensors (e.g. recurrent state).
    */
   async run(feeds: Record<string, Feed>, options: RunOptions = {}): Promise<Record<string, HostTensor | DeviceTensor>> {
-    return (await this.#s.run(feeds, options.outputs ?? {})) as Record<string, HostTensor | DeviceTensor>;
+    return (await this.#s.run(feeds, options.outputs ?? {}, { sync: options.sync ?? true })) as Record<string, HostTensor | DeviceTensor>;
   }
   /** Copies a host tensor into the session's device memory (CUDA sessions only). */
   toDevice(t: HostTensor): DeviceTensor {

@@ -72,6 +72,8 @@ describe('addon', () => {
     await assert.rejects(s.run({ ...good, nope: good.q }), /not an input/);
     await assert.rejects(s.run(good, { outputs: { y: 'cuda' } }), /session runs on cpu/);
     await assert.rejects(s.run(good, { outputs: { y: 'gpu' as 'cuda' } }), /'cpu' or 'cuda'/);
+    await assert.rejects(s.run(good, { sync: false }), /sync:false needs a cuda session/);
+    await assert.rejects(s.run(good, { sync: 'no' as unknown as boolean }), /'sync' must be a boolean/);
     // the session still works after all that
     const out = await s.run(good);
     assert.deepEqual((out['y'] as HostTensor).dims, [1, 2, 5, 32]);

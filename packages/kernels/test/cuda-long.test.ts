@@ -38,4 +38,29 @@ describe('CUDA long run, state on the GPU', { skip: !enabled && 'REHYAT_TEST_CUD
       cpu.release();
       gpu.release();
     });
+
+  it('float16, pipelined runs (sync: false): 48 chunks queued without waiting equal the CPU op', async () => {
+    const B = 1, H = 4, d = 64, Dp = 96, chunks = Array.from({ length: 48 }, (_, i) => 150 + (i % 5) * 37);
+    const N = chunks.reduce((a, b) => a + b, 0);
+    const rng = new Rng(777);
+    const BH = B * H;
+    const seq = quantize(
+      {
+        BH, N, d, Dp,
+        q: rng.normals(BH * N * d), k: rng.normals(BH * N * d), v: rng.normals(BH * N * d),
+        fq: rng.positives(BH * N * Dp, 0.01, 0.2), fk: rng.positives(BH * N * Dp, 0.01, 0.2),
+      },
+      'float16',
+    );
+    const cpu = await createSession(model('ha_f16_t64.onnx'), { provider: 'cpu' });
+    const gpu = await createSession(model('ha_f16_t64.onnx'), { provider: 'cuda' });
+    const want = await runRecurrent(cpu, seq, { B, H, chunks, dtype: 'float16' });
+    const got = await runRecurrent(gpu, seq, { B, H, chunks, dtype: 'float16', pipelined: true });
+    for (const [name, a, e, t] of [['y', got.y, want.y, 2e-3], ['S', got.S, want.S, 1e-5], ['z', got.z, want.z, 1e-5]] as const) {
+      const c = closeness(a, e, t);
+      assert.ok(c.ok, `${name}: maxAbs ${c.maxAbs.toExponential(2)} relRms ${c.relRms.toExponential(2)}`);
+    }
+    cpu.release();
+    gpu.release();
+  });
 });

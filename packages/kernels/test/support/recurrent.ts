@@ -39,6 +39,8 @@ export interface RecurrentOptions {
   dtype: Dtype;
   /** keep S, z and the tails as DeviceTensors between calls (CUDA sessions) */
   stateOnDevice?: boolean;
+  /** pipelined runs (sync: false): y stays on the GPU too and is read back after the last chunk */
+  pipelined?: boolean;
 }
 
 export async function runRecurrent(
@@ -56,7 +58,11 @@ export async function runRecurrent(
     v_tail: tensor(dtype, [B, H, 0, d], []),
     fk_tail: tensor(dtype, [B, H, 0, Dp], []),
   };
-  const where = o.stateOnDevice ? 'cuda' : 'cpu';
+  const where = o.stateOnDevice || o.pipelined ? 'cuda' : 'cpu';
+  const place = (yc: Float64Array, s: number, c: number) => {
+    for (let bh = 0; bh < BH; bh++) y.set(yc.subarray(bh * c * d, (bh + 1) * c * d), (bh * N + s) * d);
+  };
+  const pending: [DeviceTensor, number, number][] = [];
   let s = 0;
   for (const c of o.chunks) {
     const feeds: Record<string, Feed> = {
@@ -68,10 +74,11 @@ export async function runRecurrent(
       ...state,
     };
     const out = await session.run(feeds, {
-      outputs: { S_out: where, z_out: where, k_tail_out: where, v_tail_out: where, fk_tail_out: where },
+      outputs: { y: o.pipelined ? 'cuda' : 'cpu', S_out: where, z_out: where, k_tail_out: where, v_tail_out: where, fk_tail_out: where },
+      sync: !o.pipelined,
     });
-    const yc = values(out['y'] as HostTensor);
-    for (let bh = 0; bh < BH; bh++) y.set(yc.subarray(bh * c * d, (bh + 1) * c * d), (bh * N + s) * d);
+    if (o.pipelined) pending.push([out['y'] as DeviceTensor, s, c]);
+    else place(values(out['y'] as HostTensor), s, c);
     for (const f of Object.values(state)) if ('location' in f) f.dispose();
     state = {
       S: out['S_out']!,
@@ -81,6 +88,10 @@ export async function runRecurrent(
       fk_tail: out['fk_tail_out']!,
     };
     s += c;
+  }
+  for (const [t, at, c] of pending) {
+    place(values(t.toHost()), at, c);
+    t.dispose();
   }
   const host = (f: Feed): HostTensor => ('location' in f ? (f as DeviceTensor).toHost() : (f as HostTensor));
   return { y, S: values(host(state['S']!)), z: values(host(state['z']!)) };
