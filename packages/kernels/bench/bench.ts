@@ -95,6 +95,8 @@ async function video(s: Session, g: Geometry, chunks: number, inputs: Record<str
     };
     last = out;
   }
+  // the clock stops only when every stream of the device is idle: toHost() synchronises the device
+  if (pipelined) (last['z_out'] as DeviceTensor).toHost();
   const secs = (performance.now() - t0) / 1000;
   void Nc;
   return { secs, last };
@@ -159,8 +161,15 @@ async function measure(
   }
 }
 
-async function recurrentBody(file: string, g: Geometry, chunks: number, customOps: boolean, pipelined = false) {
-  const s = await createSession(join(modelsDir, file), { provider: 'cuda', customOps, cudaOptions });
+async function recurrentBody(
+  file: string,
+  g: Geometry,
+  chunks: number,
+  customOps: boolean,
+  pipelined = false,
+  extra: Record<string, string> = {},
+) {
+  const s = await createSession(join(modelsDir, file), { provider: 'cuda', customOps, cudaOptions: { ...cudaOptions, ...extra } });
   const Nc = g.Tc * g.P;
   const inputs: Record<string, DeviceTensor> = {
     q: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
@@ -216,10 +225,42 @@ function halfToFloat(h: number): number {
   return e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+/** pipelined runs must give exactly what waiting for every run gives: the whole largest video, last y and S */
+async function pipelineCheck(g: Geometry, chunks: number) {
+  const res: Record<string, { y: HostTensor; S: HostTensor }> = {};
+  for (const [k, pipelined, extra] of [
+    ['sync', false, {}],
+    ['pipelined', true, {}], // the addon's default: every run on one stream of the session's EP
+  ] as const) {
+    seed = 999;
+    const s = await createSession(join(modelsDir, `ha_f16_t${g.To * g.P}.onnx`), { provider: 'cuda', cudaOptions: { ...cudaOptions, ...extra } });
+    const Nc = g.Tc * g.P;
+    const inputs: Record<string, DeviceTensor> = {
+      q: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
+      k: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
+      v: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
+      fq: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
+      fk: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
+    };
+    const r = await video(s, g, chunks, inputs, pipelined);
+    res[k] = { y: (r.last['y'] as DeviceTensor).toHost(), S: (r.last['S_out'] as DeviceTensor).toHost() };
+    for (const t of [...Object.values(r.last), ...Object.values(inputs)]) if (isDevice(t)) t.dispose();
+    s.release();
+  }
+  const vals = (t: HostTensor) =>
+    t.type === 'float16' ? Array.from(t.data as Uint16Array, (b) => halfToFloat(b)) : Array.from(t.data as Float32Array);
+  for (const k of ['pipelined'])
+    for (const n of ['y', 'S'] as const) {
+      const c = closeness(vals(res[k]![n]), vals(res['sync']![n]), 1e-6);
+      console.log(JSON.stringify({ geometry: g.name, check: `${k} vs sync, ${chunks} chunks, ${n}`, ...c }));
+    }
+}
+
 // keep one CUDA session alive so that the CUDA context is outside every memory delta
 const keep = await createSession(join(modelsDir, `ha_f16_t64.onnx`), { provider: 'cuda', cudaOptions });
 for (const g of geometries) {
   if (!opOnly) await agreement(g);
+  await pipelineCheck(g, g.frames[g.frames.length - 1]! / g.Tc);
   for (const F of g.frames) {
     const N = F * g.P;
     const chunks = F / g.Tc;

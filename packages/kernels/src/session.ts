@@ -44,7 +44,9 @@ export interface SessionOptions {
   interOpThreads?: number;
   /**
    * Extra CUDA execution provider options (ORT's names, string values), e.g.
-   * `{ arena_extend_strategy: 'kSameAsRequested', gpu_mem_limit: '8589934592' }`. @defaultValue {}
+   * `{ arena_extend_strategy: 'kSameAsRequested', gpu_mem_limit: '8589934592' }`. The addon adds
+   * `use_ep_level_unified_stream: '1'` unless given (every run of the session on one CUDA stream,
+   * which pipelined runs need). @defaultValue {}
    */
   cudaOptions?: Record<string, string>;
   /** ORT log severity 0 (verbose) .. 4 (fatal). @defaultValue 3 */

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { closeness, createSession } from '../src/index.js';
 import { model } from './support/models.js';
 import { Rng } from './support/random.js';
-import { quantize, runRecurrent, type Dtype } from './support/recurrent.js';
+import { quantize, runRecurrent, tensor, type Dtype } from './support/recurrent.js';
 
 const enabled = process.env['REHYAT_TEST_CUDA'] === '1';
 
@@ -60,6 +60,18 @@ describe('CUDA long run, state on the GPU', { skip: !enabled && 'REHYAT_TEST_CUD
       const c = closeness(a, e, t);
       assert.ok(c.ok, `${name}: maxAbs ${c.maxAbs.toExponential(2)} relRms ${c.relRms.toExponential(2)}`);
     }
+    // ORT's own default (a stream per run from a pool) would race: pipelined runs are refused there
+    const pooled = await createSession(model('ha_f16_t64.onnx'), { provider: 'cuda', cudaOptions: { use_ep_level_unified_stream: '0' } });
+    const feeds = {
+      q: tensor('float16', [1, 1, 1, 64], new Array(64).fill(0)), k: tensor('float16', [1, 1, 1, 64], new Array(64).fill(0)), v: tensor('float16', [1, 1, 1, 64], new Array(64).fill(0)),
+      fq: tensor('float16', [1, 1, 1, 96], new Array(96).fill(0.1)), fk: tensor('float16', [1, 1, 1, 96], new Array(96).fill(0.1)),
+      S: tensor('float32', [1, 1, 96, 64], new Array(96 * 64).fill(0)), z: tensor('float32', [1, 1, 96], new Array(96).fill(0)),
+      k_tail: tensor('float16', [1, 1, 0, 64], []), v_tail: tensor('float16', [1, 1, 0, 64], []), fk_tail: tensor('float16', [1, 1, 0, 96], []),
+    };
+    const all = { y: 'cuda', S_out: 'cuda', z_out: 'cuda', k_tail_out: 'cuda', v_tail_out: 'cuda', fk_tail_out: 'cuda' } as const;
+    await assert.rejects(pooled.run(feeds, { outputs: all, sync: false }), /one stream/);
+    await assert.rejects(gpu.run(feeds, { outputs: { ...all, y: 'cpu' }, sync: false }), /every output on 'cuda'/);
+    pooled.release();
     cpu.release();
     gpu.release();
   });
