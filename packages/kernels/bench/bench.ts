@@ -273,9 +273,6 @@ for (const g of geometries) {
     await measure('same math, standard ONNX ops (CUDA EP)', g, N, hf, 3, () =>
       recurrentBody(`std_f16_t${g.To * g.P}_d${g.d}.onnx`, g, chunks, false),
     );
-    await measure('same math, standard ONNX ops (CUDA EP), pipelined runs', g, N, hf, 3, () =>
-      recurrentBody(`std_f16_t${g.To * g.P}_d${g.d}.onnx`, g, chunks, false, true),
-    );
     const ff = 4 * N * N * g.d * g.H;
     await measure('full softmax, ORT MultiHeadAttention (CUDA EP)', g, N, ff, N > 100_000 ? 1 : 3, async () => {
       const s = await createSession(join(modelsDir, `mha_f16_h${g.H}_d${g.d}.onnx`), { provider: 'cuda', customOps: false, cudaOptions });

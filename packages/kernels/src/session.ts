@@ -60,7 +60,9 @@ export interface RunOptions {
    * false: a pipelined run (CUDA sessions, every output on 'cuda'). The promise resolves once the
    * work is queued on the session's stream, not when it is done, so the next run is queued while
    * the GPU still works; later runs of the session are ordered after it, and `toHost()` (or a run
-   * with `sync: true`) waits for it. @defaultValue true
+   * with `sync: true`) waits for it. Only for graphs whose every node runs on the CUDA EP (such as
+   * one HybridAttention node): on the H100 a pipelined run of the standard-op graph, which has
+   * CPU shape nodes, aborted inside ONNX Runtime. @defaultValue true
    */
   sync?: boolean;
 }
