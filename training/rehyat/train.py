@@ -78,6 +78,9 @@ class Preset:
     # data-parallel learning-rate multiplier of the vae / teacher / stage2 rates (0: sqrt(world size),
     # i.e. 1 in a single process); the per-rank batch stays the preset's
     lr_scale: float = 0.0
+    # VAE: weight of the gradient-difference terms (spatial edges and frame-to-frame differences,
+    # object-weighted like the pixel loss): shapes and motion are edges and their displacement
+    vae_grad_loss: float = 0.0
 
 
 def lr_mult(p: Preset) -> float:
@@ -90,8 +93,10 @@ def preset(name: str) -> Preset:
     if name == "long":
         # the release recipe for several device calls: bigger batch, bigger cache, EMA, compile,
         # stage 2 on 4 s clips (16 latent frames = 8 chunks)
+        # rehyat-3 adds: VAE gradient-difference loss, RoPE base 100 (rehyat-2: 0 and 10000)
         return Preset(dit_batch=128, latent_cache=49152, ema=0.999, compile=True,
-                      stage2_frames=64, stage2_batch=64, stage2_cache=8192,
+                      stage2_frames=64, stage2_batch=64, stage2_cache=8192, vae_grad_loss=1.0,
+                      dit=DiTConfig(rope_theta=100.0),
                       budgets={"vae": 150, "teacher": 840, "stage1": 60, "stage2": 300, "sweep": 12},
                       max_steps={"vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 10 ** 9,
                                  "sweep": 10 ** 9})
@@ -100,11 +105,12 @@ def preset(name: str) -> Preset:
                       vae=VAEConfig(latent_channels=4, enc_channels=(8, 8, 8, 8), dec_channels=(8, 8, 8, 8)),
                       text=TextConfig(dim=16, layers=1, heads=2, max_len=24),
                       dit=DiTConfig(latent_channels=4, latent_height=4, latent_width=4, dim=32, layers=2,
-                                    heads=2, text_dim=16, feature_dim=8, feature_hidden=8),
+                                    heads=2, text_dim=16, feature_dim=8, feature_hidden=8, rope_theta=100.0),
                       vae_batch=2, dit_batch=2, stage1_prompts=2, stage1_steps=2, latent_cache=4,
                       budgets={"vae": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
                       max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
-                      sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2)
+                      sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2,
+                      vae_grad_loss=1.0)
     raise ValueError(f"unknown preset {name!r} (full|long|tiny)")
 
 
@@ -298,7 +304,15 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
         y = y.float()
         # objects cover few pixels: weight pixels that differ from the frame's corner (background)
         w = 1.0 + 9.0 * ((x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1).float()
-        return ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
+        loss = ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
+        if p.vae_grad_loss > 0:  # x, y [B, C, T, H, W]
+            g = 0.0
+            for dim in (2, 3, 4):  # time, rows, columns
+                dy, dx = torch.diff(y, dim=dim), torch.diff(x, dim=dim)
+                wd = torch.maximum(w.narrow(dim, 0, w.shape[dim] - 1), w.narrow(dim, 1, w.shape[dim] - 1))
+                g = g + ((dy - dx).abs() * wd).mean()
+            loss = loss + p.vae_grad_loss * g
+        return loss
 
     m = _loop("vae", p, step, opt, lr, log, fwd=fwd)
     vae.eval()

@@ -17,7 +17,7 @@ set -euo pipefail
 OUT="${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 TEACHER_A=${TEACHER_A:-330}
-TEACHER_B=${TEACHER_B:-480}
+TEACHER_B=${TEACHER_B:-480}   # 0: the whole teacher in the first call (one cosine over TEACHER_A)
 TOTAL=$((TEACHER_A + TEACHER_B))
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 NPROC=${NPROC:-${NGPU:-1}}
@@ -45,7 +45,8 @@ run() {
 }
 if [ "$NPROC" -gt 1 ]; then STUDENT_STAGES=${STUDENT_STAGES:-stage1,stage2}; else STUDENT_STAGES=${STUDENT_STAGES:-sweep,stage1,stage2}; fi
 case "${PHASE:?PHASE must be vae-teacher, teacher, student or all}" in
-  vae-teacher) run --preset long --seed 0 --stages vae,teacher --budget teacher=$TEACHER_A --sched teacher=0:$TOTAL ;;
+  vae-teacher) run --preset long --seed 0 --stages vae,teacher --budget vae=${VAE_S:-150} --budget teacher=$TEACHER_A \
+                   --sched teacher=0:$TOTAL ${COMPILE:+--compile $COMPILE} ;;
   teacher)     run --preset long --seed 1 --resume "../${RESUME:?}" --stages teacher \
                    --budget teacher=$TEACHER_B --sched teacher=$TEACHER_A:$TOTAL ;;
   student)     run --preset long --seed 2 --resume "../${RESUME:?}" --stages "$STUDENT_STAGES" \

@@ -42,6 +42,9 @@ class DiTConfig:
     to: int = 1
     feature_dim: int = 32
     feature_hidden: int = 32
+    # 3D RoPE base. 10000 (rehyat-1/2) leaves most rotary pairs of an 8x8x8 token grid almost
+    # unrotated (periods of hundreds of tokens); 100 spreads the periods over ~6-600 tokens
+    rope_theta: float = 10000.0
 
     @property
     def head_dim(self) -> int:
@@ -268,7 +271,8 @@ class DiT(nn.Module):
         return e, self.t_mod(F.silu(e)).view(-1, 6, self.cfg.dim)
 
     def _rope(self, frames):
-        ang = rope_angles(frames, self.cfg.latent_height // 2, self.cfg.latent_width // 2, self.cfg.head_dim)
+        ang = rope_angles(frames, self.cfg.latent_height // 2, self.cfg.latent_width // 2, self.cfg.head_dim,
+                          theta=self.cfg.rope_theta)
         return torch.cos(ang), torch.sin(ang)
 
     def _out(self, x, e, t_frames):
