@@ -93,13 +93,18 @@ def preset(name: str) -> Preset:
     if name == "long":
         # the release recipe for several device calls: bigger batch, bigger cache, EMA, compile,
         # stage 2 on 4 s clips (16 latent frames = 8 chunks)
-        # rehyat-3 adds: VAE gradient-difference loss, RoPE base 100 (rehyat-2: 0 and 10000)
         return Preset(dit_batch=128, latent_cache=49152, ema=0.999, compile=True,
-                      stage2_frames=64, stage2_batch=64, stage2_cache=8192, vae_grad_loss=1.0,
-                      dit=DiTConfig(rope_theta=100.0),
+                      stage2_frames=64, stage2_batch=64, stage2_cache=8192,
                       budgets={"vae": 150, "teacher": 840, "stage1": 60, "stage2": 300, "sweep": 12},
                       max_steps={"vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 10 ** 9,
                                  "sweep": 10 ** 9})
+    if name == "long3":
+        # the rehyat-3 experiment: `long` plus the VAE's gradient-difference loss and RoPE base 100
+        # (training/experiments/rehyat-3/README.md)
+        p3 = preset("long")
+        p3.vae_grad_loss = 1.0
+        p3.dit = DiTConfig(rope_theta=100.0)
+        return p3
     if name == "tiny":
         return Preset(size=32, frames=8,
                       vae=VAEConfig(latent_channels=4, enc_channels=(8, 8, 8, 8), dec_channels=(8, 8, 8, 8)),
@@ -111,7 +116,7 @@ def preset(name: str) -> Preset:
                       max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
                       sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2,
                       vae_grad_loss=1.0)
-    raise ValueError(f"unknown preset {name!r} (full|long|tiny)")
+    raise ValueError(f"unknown preset {name!r} (full|long|long3|tiny)")
 
 
 def _amp(device):
@@ -291,6 +296,23 @@ def _adamw(params, lr, device, **kw):
 
 
 # ---------------------------------------------------------------- stage: VAE
+def vae_loss(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, grad_weight: float = 0.0) -> torch.Tensor:
+    """Reconstruction loss of frames y vs x [B, C, T, H, W] (latents z): object-weighted L1 + MSE, a tiny
+    latent penalty, and with grad_weight > 0 the gradient-difference terms: the differences of
+    y along time, rows and columns against those of x (edges and their frame-to-frame displacement)."""
+    # objects cover few pixels: weight pixels that differ from the frame's corner (background)
+    w = 1.0 + 9.0 * ((x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1).float()
+    loss = ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
+    if grad_weight > 0:
+        g = 0.0
+        for dim in (2, 3, 4):  # time, rows, columns
+            dy, dx = torch.diff(y, dim=dim), torch.diff(x, dim=dim)
+            wd = torch.maximum(w.narrow(dim, 0, w.shape[dim] - 1), w.narrow(dim, 1, w.shape[dim] - 1))
+            g = g + ((dy - dx).abs() * wd).mean()
+        loss = loss + grad_weight * g
+    return loss
+
+
 def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
     vae.train()
     lr = 1e-3 * lr_mult(p)
@@ -302,17 +324,7 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
         with _amp(device):
             y, z = fwd(x)
         y = y.float()
-        # objects cover few pixels: weight pixels that differ from the frame's corner (background)
-        w = 1.0 + 9.0 * ((x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1).float()
-        loss = ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
-        if p.vae_grad_loss > 0:  # x, y [B, C, T, H, W]
-            g = 0.0
-            for dim in (2, 3, 4):  # time, rows, columns
-                dy, dx = torch.diff(y, dim=dim), torch.diff(x, dim=dim)
-                wd = torch.maximum(w.narrow(dim, 0, w.shape[dim] - 1), w.narrow(dim, 1, w.shape[dim] - 1))
-                g = g + ((dy - dx).abs() * wd).mean()
-            loss = loss + p.vae_grad_loss * g
-        return loss
+        return vae_loss(y, x, z, p.vae_grad_loss)
 
     m = _loop("vae", p, step, opt, lr, log, fwd=fwd)
     vae.eval()

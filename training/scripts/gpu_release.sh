@@ -6,7 +6,7 @@
 #   start (first call):  bash training/scripts/gpu_release.sh start
 #   every call:          bash training/scripts/gpu_release.sh poll SECONDS   (waits <= SECONDS or until
 #                        DONE, then copies the results so far into $OUT and prints the log tails)
-# Budgets (seconds of training, env): VAE_S (180), TEACHER_S (660), STAGE2_S (200); DEADLINE_S (460):
+# PRESET (long3: the rehyat-3 experiment; long: rehyat-2's recipe). Budgets (seconds of training, env): VAE_S (180), TEACHER_S (660), STAGE2_S (200); DEADLINE_S (460):
 # the student call's evaluation skips what would start later than this after its launch.
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
@@ -18,10 +18,10 @@ case "${1:?start or poll}" in
     [ -f "$R/started" ] && { echo "already started"; exit 0; }
     date +%s > "$R/started"
     setsid nohup bash -c "
-      OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-660} TEACHER_B=0 \
+      PRESET=${PRESET:-long3} OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-660} TEACHER_B=0 \
         bash training/scripts/gpu_train.sh &&
       cp $R/a/checkpoint.pt training/runs/release-a/checkpoint.pt &&
-      OUT=$R/b PHASE=student RESUME=training/runs/release-a/checkpoint.pt STUDENT_STAGES=stage1,stage2 \
+      PRESET=${PRESET:-long3} OUT=$R/b PHASE=student RESUME=training/runs/release-a/checkpoint.pt STUDENT_STAGES=stage1,stage2 \
         STAGE2_S=${STAGE2_S:-200} DEADLINE_S=${DEADLINE_S:-460} bash training/scripts/gpu_train.sh
       echo \$? > $R/DONE" > "$R/pipeline.log" 2>&1 < /dev/null &
     echo "started: $R" ;;

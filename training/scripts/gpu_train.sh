@@ -45,11 +45,11 @@ run() {
 }
 if [ "$NPROC" -gt 1 ]; then STUDENT_STAGES=${STUDENT_STAGES:-stage1,stage2}; else STUDENT_STAGES=${STUDENT_STAGES:-sweep,stage1,stage2}; fi
 case "${PHASE:?PHASE must be vae-teacher, teacher, student or all}" in
-  vae-teacher) run --preset long --seed 0 --stages vae,teacher --budget vae=${VAE_S:-150} --budget teacher=$TEACHER_A \
+  vae-teacher) run --preset ${PRESET:-long} --seed 0 --stages vae,teacher --budget vae=${VAE_S:-150} --budget teacher=$TEACHER_A \
                    --sched teacher=0:$TOTAL ${COMPILE:+--compile $COMPILE} ;;
-  teacher)     run --preset long --seed 1 --resume "../${RESUME:?}" --stages teacher \
+  teacher)     run --preset ${PRESET:-long} --seed 1 --resume "../${RESUME:?}" --stages teacher \
                    --budget teacher=$TEACHER_B --sched teacher=$TEACHER_A:$TOTAL ;;
-  student)     run --preset long --seed 2 --resume "../${RESUME:?}" --stages "$STUDENT_STAGES" \
+  student)     run --preset ${PRESET:-long} --seed 2 --resume "../${RESUME:?}" --stages "$STUDENT_STAGES" \
                    --budget stage2=${STAGE2_S:-300} --compile ${COMPILE:-1} --eval --deadline-s ${DEADLINE_S:-540} ;;
   all)         run --preset full --eval --deadline-s 500 ;;
   *) echo "unknown PHASE $PHASE" >&2; exit 2 ;;

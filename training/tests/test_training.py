@@ -82,3 +82,27 @@ def test_eval_lengths_count_from_the_teachers_training_clip_for_every_full_size_
     for name in ("full", "long"):
         assert base_latent_frames(name) * 4 == train.preset(name).frames
     assert base_latent_frames("tiny") * 4 == train.preset("tiny").frames
+
+
+def test_long3_is_long_plus_the_two_rehyat3_changes_and_long_stays_rehyat2():
+    from rehyat.train import preset
+
+    long, long3 = preset("long"), preset("long3")
+    assert (long.vae_grad_loss, long.dit.rope_theta) == (0.0, 10000.0)  # rehyat-2's recipe, reproducible
+    assert (long3.vae_grad_loss, long3.dit.rope_theta) == (1.0, 100.0)
+    for f in ("dit_batch", "latent_cache", "ema", "compile", "stage2_frames", "budgets", "teacher_lr"):
+        assert getattr(long, f) == getattr(long3, f), f
+
+
+def test_vae_gradient_difference_loss_sees_motion_that_pixels_average_away():
+    from rehyat.train import vae_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 8, 16, 16, generator=g) * 2 - 1
+    z = torch.zeros(2, 4, 2, 2, 2)
+    assert float(vae_loss(x, x, z, 1.0)) == 0.0
+    frozen = x[:, :, :1].expand_as(x)  # the first frame held still: every temporal difference lost
+    plain, with_grad = float(vae_loss(frozen, x, z, 0.0)), float(vae_loss(frozen, x, z, 1.0))
+    assert with_grad > plain > 0
+    # a uniform brightness offset changes pixels but no difference at all: the extra terms stay 0
+    assert abs(float(vae_loss(x + 0.1, x, z, 1.0)) - float(vae_loss(x + 0.1, x, z, 0.0))) < 1e-6
