@@ -1,3 +1,4 @@
+import math
 import numpy as np
 import torch
 
@@ -106,3 +107,27 @@ def test_vae_gradient_difference_loss_sees_motion_that_pixels_average_away():
     assert with_grad > plain > 0
     # a uniform brightness offset changes pixels but no difference at all: the extra terms stay 0
     assert abs(float(vae_loss(x + 0.1, x, z, 1.0)) - float(vae_loss(x + 0.1, x, z, 0.0))) < 1e-6
+
+
+def test_direction_diagnostic_counts_travel_that_motion_accuracy_calls_grow():
+    from rehyat.eval.detect import Detector, score_video
+    from rehyat.world import ObjectSpec, Scene, render
+
+    det = Detector(size=128, calib=4)
+    # the renderer's own translations: both the accuracy and the diagnostic are right
+    for m in ("left", "right", "up", "down"):
+        sc = Scene("blue", [ObjectSpec("red", "square", m, "normal", "medium", 64.0, 64.0, 0.0)])
+        r = score_video(det, render([sc], 32, size=128)[0], sc)
+        assert r["motion"] == 1.0 and r["direction"] == 1.0, (m, r)
+    # a red square that travels right while it grows 2 px a frame (a generated-looking drift)
+    fr = torch.zeros(32, 128, 128, 3)
+    fr[..., 2] = 1.0  # blue background
+    for t in range(32):
+        x0, half = 30 + t, 8 + t // 4
+        fr[t, 64 - half:64 + half, x0 - half:x0 + half] = torch.tensor([1.0, 0.0, 0.0])
+    sc = Scene("blue", [ObjectSpec("red", "square", "right", "normal", "medium", 30.0, 64.0, 0.0)])
+    r = score_video(det, fr, sc)
+    assert r["motion"] == 0.0 and r["direction"] == 1.0, r
+    # no translation asked: the diagnostic has nothing to say
+    still = Scene("blue", [ObjectSpec("red", "square", "still", "normal", "medium", 64.0, 64.0, 0.0)])
+    assert math.isnan(score_video(det, render([still], 32, size=128)[0], still)["direction"])

@@ -121,11 +121,37 @@ class Detector:
         return "orbit"
 
 
+    def direction_of(self, present, cx, cy, touch=None) -> str:
+        """Diagnostic: the dominant direction of the centroid's net travel ('left', 'right', 'up',
+        'down'), or 'none' below 2 px (at 128 px) or without a track. Unlike motion_of it ignores the
+        area, so an object that travels the right way while its area drifts still counts."""
+        ok = present if touch is None else present & ~touch
+        idx = torch.nonzero(ok).flatten().tolist()
+        k = self.size / 128
+        sx = sy = 0.0
+        n = 0
+        for a, b in zip(idx[:-1], idx[1:]):
+            if b != a + 1:
+                continue
+            ddx, ddy = float(cx[b] - cx[a]), float(cy[b] - cy[a])
+            if abs(ddx) > 25 * k or abs(ddy) > 25 * k:  # wrap-around jump
+                continue
+            sx, sy, n = sx + ddx, sy + ddy, n + 1
+        if n < 3 or max(abs(sx), abs(sy)) < 2 * k:
+            return "none"
+        if abs(sx) >= abs(sy):
+            return "right" if sx > 0 else "left"
+        return "down" if sy > 0 else "up"
+
+
+TRANSLATIONS = ("left", "right", "up", "down")
+
+
 def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int = 32) -> Dict[str, float]:
     """frames [F, H, W, 3] in [0,1]; scene = parsed prompt. Returns accuracies in [0,1] and flicker."""
     lab = labels(frames)
     f, h, w = lab.shape
-    out = {"color": [], "shape": [], "background": [], "motion": []}
+    out = {"color": [], "shape": [], "background": [], "motion": [], "direction": []}
     bg = NAMES.index(scene.background)
     for w0 in range(0, f - window + 1 if f >= window else 1, window):
         lw = lab[w0:w0 + window]
@@ -147,7 +173,9 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
             else:
                 out["shape"].append(0.0)
             out["motion"].append(float(ok and det.motion_of(present, cx, cy, area, touch) == o.motion))
-    res = {k: float(np.mean(v)) for k, v in out.items()}
+            if o.motion in TRANSLATIONS:  # diagnostic, not one of issue 3's accuracies
+                out["direction"].append(float(ok and det.direction_of(present, cx, cy, touch) == o.motion))
+    res = {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
     bgm = (lab[1:] == bg) & (lab[:-1] == bg)
     diff = (frames[1:] - frames[:-1]).abs().mean(-1)
     res["flicker"] = float((diff * bgm).sum() / bgm.sum().clamp_min(1)) * 255.0

@@ -39,7 +39,8 @@ def main(argv=None):
         for o in parse_prompt(p).objects:
             area, cx, cy, _, touch = _features(lab == NAMES.index(o.color))
             verdict = det.motion_of(area >= det.min_area, cx, cy, area, touch)
-            print(f"{a.model} | {p} | {o.color} {o.shape}: asked {o.motion}, detected {verdict}")
+            heading = det.direction_of(area >= det.min_area, cx, cy, touch)
+            print(f"{a.model} | {p} | {o.color} {o.shape}: asked {o.motion}, detected {verdict} (net travel: {heading})")
             print("   cx  ", [round(float(x)) for x in cx[::a.every]])
             print("   cy  ", [round(float(x)) for x in cy[::a.every]])
             print("   area", [int(x) for x in area[::a.every]])

@@ -4,7 +4,8 @@
 
 Prompt sets: in-distribution (training compositions) and held-out compositions, fixed seeds.
 For each model and length (1x, 4x, 16x the 2 s training length): colour, shape, background and
-motion accuracy (per 2 s window, averaged), background flicker, chunk-boundary discontinuity
+motion accuracy (per 2 s window, averaged), the diagnostic "direction" (objects asked to move
+left/right/up/down whose net travel goes that way, area ignored), background flicker, chunk-boundary discontinuity
 (frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
 same noise. The detector's ceiling is measured on the renderer's ground truth of the same prompts.
 """
@@ -80,8 +81,11 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
         r["boundary_ratio"] = boundary_ratio(fr, chunk_frames)
         for k, v in r.items():
             acc.setdefault(k, []).append(v)
-    res = {k: round(float(np.nanmean(v)) * (100.0 if k in ("color", "shape", "background", "motion") else 1.0), 3)
-           for k, v in acc.items()}
+    pct = ("color", "shape", "background", "motion", "direction")
+    res = {}
+    for k, v in acc.items():
+        m = float(np.nanmean(v)) if any(not math.isnan(x) for x in v) else float("nan")
+        res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct else 1.0), 3)
     return res
 
 
