@@ -35,6 +35,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { PrismaVideoRepository } from '../src/prisma-video-repository.js';
 import { startWorker } from '../src/worker.js';
+import { deleteRedisPrefix } from '../test/support/harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -171,12 +172,7 @@ try {
 } finally {
   await queue.close();
   queueConnection.disconnect();
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length > 0) await redis.del(...found);
-  } while (cursor !== '0');
+  await deleteRedisPrefix(redis, prefix);
   redis.disconnect();
   await registry.close();
   await prisma.$disconnect();

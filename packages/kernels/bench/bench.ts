@@ -69,7 +69,6 @@ function isDevice(f: Feed): f is DeviceTensor {
 
 /** Runs a whole video chunk by chunk; returns seconds and the last chunk's outputs (on device). */
 async function video(s: Session, g: Geometry, chunks: number, inputs: Record<string, DeviceTensor>, pipelined = false) {
-  const Nc = g.Tc * g.P;
   let state: Record<string, Feed> = {
     S: f32zeros([1, g.H, g.Dp, g.d]),
     z: f32zeros([1, g.H, g.Dp]),
@@ -98,7 +97,6 @@ async function video(s: Session, g: Geometry, chunks: number, inputs: Record<str
   // the clock stops only when every stream of the device is idle: toHost() synchronises the device
   if (pipelined) (last['z_out'] as DeviceTensor).toHost();
   const secs = (performance.now() - t0) / 1000;
-  void Nc;
   return { secs, last };
 }
 
@@ -167,17 +165,9 @@ async function recurrentBody(
   chunks: number,
   customOps: boolean,
   pipelined = false,
-  extra: Record<string, string> = {},
 ) {
-  const s = await createSession(join(modelsDir, file), { provider: 'cuda', customOps, cudaOptions: { ...cudaOptions, ...extra } });
-  const Nc = g.Tc * g.P;
-  const inputs: Record<string, DeviceTensor> = {
-    q: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-    k: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-    v: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-    fq: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
-    fk: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
-  };
+  const s = await createSession(join(modelsDir, file), { provider: 'cuda', customOps, cudaOptions });
+  const inputs = chunkInputs(s, g);
   return {
     time: async () => {
       const r = await video(s, g, chunks, inputs, pipelined);
@@ -198,14 +188,7 @@ async function agreement(g: Geometry) {
   for (const [k, file, custom] of [['op', `ha_f16_t${g.To * g.P}.onnx`, true], ['std', `std_f16_t${g.To * g.P}_d${g.d}.onnx`, false]] as const) {
     seed = 777;
     const s = await createSession(join(modelsDir, file), { provider: 'cuda', customOps: custom, cudaOptions });
-    const Nc = g.Tc * g.P;
-    const inputs: Record<string, DeviceTensor> = {
-      q: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-      k: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-      v: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-      fq: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
-      fk: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
-    };
+    const inputs = chunkInputs(s, g);
     const r = await video(s, g, chunks, inputs);
     out[k] = {
       y: (r.last['y'] as DeviceTensor).toHost(),
@@ -213,47 +196,49 @@ async function agreement(g: Geometry) {
     };
     s.release();
   }
-  const vals = (t: HostTensor) =>
-    t.type === 'float16' ? Array.from(t.data as Uint16Array, (b) => halfToFloat(b)) : Array.from(t.data as Float32Array);
   for (const n of ['y', 'S']) {
-    const c = closeness(vals(out['op']![n]!), vals(out['std']![n]!), 1e-2);
+    const c = closeness(hostValues(out['op']![n]!), hostValues(out['std']![n]!), 1e-2);
     console.log(JSON.stringify({ geometry: g.name, check: `op vs standard ops, ${n}`, ...c }));
   }
 }
+/** one chunk's q, k, v, fq, fk on the session's device (the same draws for every chunk of a video) */
+function chunkInputs(s: Session, g: Geometry): Record<string, DeviceTensor> {
+  const Nc = g.Tc * g.P;
+  return {
+    q: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
+    k: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
+    v: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
+    fq: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
+    fk: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
+  };
+}
+const hostValues = (t: HostTensor) =>
+  t.type === 'float16' ? Array.from(t.data as Uint16Array, (b) => halfToFloat(b)) : Array.from(t.data as Float32Array);
 function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
   return e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-/** pipelined runs must give exactly what waiting for every run gives: the whole largest video, last y and S */
+/** pipelined runs (one stream per session, the addon's default) must give exactly what waiting for
+ * every run gives: the whole largest video, last y and S */
 async function pipelineCheck(g: Geometry, chunks: number) {
   const res: Record<string, { y: HostTensor; S: HostTensor }> = {};
-  for (const [k, pipelined, extra] of [
-    ['sync', false, {}],
-    ['pipelined', true, {}], // the addon's default: every run on one stream of the session's EP
-  ] as const) {
+  for (const pipelined of [false, true]) {
     seed = 999;
-    const s = await createSession(join(modelsDir, `ha_f16_t${g.To * g.P}.onnx`), { provider: 'cuda', cudaOptions: { ...cudaOptions, ...extra } });
-    const Nc = g.Tc * g.P;
-    const inputs: Record<string, DeviceTensor> = {
-      q: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-      k: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-      v: s.toDevice(h16([1, g.H, Nc, g.d], -1, 1)),
-      fq: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
-      fk: s.toDevice(h16([1, g.H, Nc, g.Dp], 0.01, 0.1)),
-    };
+    const s = await createSession(join(modelsDir, `ha_f16_t${g.To * g.P}.onnx`), { provider: 'cuda', cudaOptions });
+    const inputs = chunkInputs(s, g);
     const r = await video(s, g, chunks, inputs, pipelined);
-    res[k] = { y: (r.last['y'] as DeviceTensor).toHost(), S: (r.last['S_out'] as DeviceTensor).toHost() };
+    res[pipelined ? 'pipelined' : 'sync'] = {
+      y: (r.last['y'] as DeviceTensor).toHost(),
+      S: (r.last['S_out'] as DeviceTensor).toHost(),
+    };
     for (const t of [...Object.values(r.last), ...Object.values(inputs)]) if (isDevice(t)) t.dispose();
     s.release();
   }
-  const vals = (t: HostTensor) =>
-    t.type === 'float16' ? Array.from(t.data as Uint16Array, (b) => halfToFloat(b)) : Array.from(t.data as Float32Array);
-  for (const k of ['pipelined'])
-    for (const n of ['y', 'S'] as const) {
-      const c = closeness(vals(res[k]![n]), vals(res['sync']![n]), 1e-6);
-      console.log(JSON.stringify({ geometry: g.name, check: `${k} vs sync, ${chunks} chunks, ${n}`, ...c }));
-    }
+  for (const n of ['y', 'S'] as const) {
+    const c = closeness(hostValues(res['pipelined']![n]), hostValues(res['sync']![n]), 1e-6);
+    console.log(JSON.stringify({ geometry: g.name, check: `pipelined vs sync, ${chunks} chunks, ${n}`, ...c }));
+  }
 }
 
 // keep one CUDA session alive so that the CUDA context is outside every memory delta

@@ -83,27 +83,34 @@ class Detector:
         d = (((f[:, None, :] - self.proto[None]) / self.scale) ** 2).sum(-1)
         return d.argmin(1)
 
-    def motion_of(self, present, cx, cy, area, touch=None) -> str:
+    def _steps(self, present, cx, cy, touch=None):
+        """Frame-to-frame steps (a, b, dx, dy) of the centroid over consecutive frames where the object
+        is present (and off the border), wrap-around jumps left out."""
         ok = present if touch is None else present & ~touch
         idx = torch.nonzero(ok).flatten().tolist()
-        if len(idx) < 4:
-            return "unknown"
         k = self.size / 128
-        dx, dy, dla = [], [], []
+        out = []
         for a, b in zip(idx[:-1], idx[1:]):
             if b != a + 1:
                 continue
             ddx, ddy = float(cx[b] - cx[a]), float(cy[b] - cy[a])
             if abs(ddx) > 25 * k or abs(ddy) > 25 * k:  # wrap-around jump
                 continue
-            dx.append(ddx)
-            dy.append(ddy)
-            la = math.log(float(area[b]) / float(area[a]))
-            if abs(la) < 0.3:  # skip the sawtooth reset of grow/shrink
-                dla.append(la)
-        if len(dx) < 3:
+            out.append((a, b, ddx, ddy))
+        return out
+
+    def motion_of(self, present, cx, cy, area, touch=None) -> str:
+        ok = present if touch is None else present & ~touch
+        if int(ok.sum()) < 4:
             return "unknown"
-        dx, dy = np.array(dx), np.array(dy)
+        k = self.size / 128
+        steps = self._steps(present, cx, cy, touch)
+        if len(steps) < 3:
+            return "unknown"
+        dx = np.array([s[2] for s in steps])
+        dy = np.array([s[3] for s in steps])
+        dla = [la for la in (math.log(float(area[b]) / float(area[a])) for a, b, _, _ in steps)
+               if abs(la) < 0.3]  # skip the sawtooth reset of grow/shrink
         g = float(np.mean(dla)) if dla else 0.0
         if abs(g) > 0.008:
             return "grow" if g > 0 else "shrink"
@@ -120,24 +127,13 @@ class Detector:
             return "bounce"
         return "orbit"
 
-
     def direction_of(self, present, cx, cy, touch=None) -> str:
         """Diagnostic: the dominant direction of the centroid's net travel ('left', 'right', 'up',
         'down'), or 'none' below 2 px (at 128 px) or without a track. Unlike motion_of it ignores the
         area, so an object that travels the right way while its area drifts still counts."""
-        ok = present if touch is None else present & ~touch
-        idx = torch.nonzero(ok).flatten().tolist()
-        k = self.size / 128
-        sx = sy = 0.0
-        n = 0
-        for a, b in zip(idx[:-1], idx[1:]):
-            if b != a + 1:
-                continue
-            ddx, ddy = float(cx[b] - cx[a]), float(cy[b] - cy[a])
-            if abs(ddx) > 25 * k or abs(ddy) > 25 * k:  # wrap-around jump
-                continue
-            sx, sy, n = sx + ddx, sy + ddy, n + 1
-        if n < 3 or max(abs(sx), abs(sy)) < 2 * k:
+        steps = self._steps(present, cx, cy, touch)
+        sx, sy = sum(s[2] for s in steps), sum(s[3] for s in steps)
+        if len(steps) < 3 or max(abs(sx), abs(sy)) < 2 * self.size / 128:
             return "none"
         if abs(sx) >= abs(sy):
             return "right" if sx > 0 else "left"

@@ -17,6 +17,16 @@ import { VIDEO } from './scripted-generator.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
+/** Deletes every key under `prefix:` (a test's or bench's own keyspace). */
+export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (found.length > 0) await redis.del(...found);
+  } while (cursor !== '0');
+}
+
 /**
  * Real Postgres (fresh database), Redis (unique prefix), S3 (embedded s3rver on a free port) and a
  * BullMQ queue, for the worker's tests.
@@ -178,12 +188,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       for (const w of workers) await w.kill().catch(() => undefined);
       await queue.close();
       queueConnection.disconnect();
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length > 0) await redis.del(...found);
-      } while (cursor !== '0');
+      await deleteRedisPrefix(redis, prefix);
       redis.disconnect();
       await prisma.$disconnect();
       storage.client.destroy();
