@@ -71,6 +71,11 @@ class Preset:
     stage2_frames: int = 32
     stage2_batch: int = 64
     stage2_cache: int = 0          # 0: reuse the teacher's cache (same clip length)
+    # length generalisation: with stage2_long_frames > 0, every other stage-2 step draws a batch of
+    # stage2_long_frames-frame clips (e.g. 512 = 32 s = 64 chunks, the evaluation's 16x) from a
+    # cache of stage2_long_cache videos, batch sized to the same tokens per step as the short one
+    stage2_long_frames: int = 0
+    stage2_long_cache: int = 0
     ema: float = 0.0               # EMA decay of the weights that are kept (0: none)
     compile: bool = False          # torch.compile the DiT for training (CUDA, torch >= 2)
     # cosine schedule position of a stage resumed across device calls: (offset_s, total_s)
@@ -482,7 +487,15 @@ def distill_stage1(student: DiT, acts, p: Preset, device, log=print, batch=32, s
     return m
 
 
-def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print, cache=None) -> dict:
+def stage2_long_batch(p: Preset) -> int:
+    """Batch of the long stage-2 clips: the short batch's tokens per step (at least one clip)."""
+    return max(1, p.stage2_batch * p.stage2_frames // max(1, p.stage2_long_frames))
+
+
+def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print, cache=None,
+                    long_cache=None) -> dict:
+    """Whole-student flow matching on stage2_frames-frame clips; with ``long_cache`` (clips of
+    stage2_long_frames) every odd step takes a long batch instead, same tokens per step."""
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
@@ -490,10 +503,17 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     opt = _adamw(student.parameters(), lr, device, weight_decay=0.0)
     fwd = Forward(FlowNet(student, text), p.compile, log)
     ema = EMA(student, p.ema) if p.ema > 0 else None
-    m = _loop("stage2", p, lambda _: _fm_loss(fwd, vae, tok, p, device, rng, cache=cache,
-                                               batch=p.stage2_batch, frames=p.stage2_frames),
-              opt, lr, log, ema=ema, fwd=fwd)
+    lb = stage2_long_batch(p)
+
+    def step(i):
+        if long_cache is not None and i % 2 == 1:
+            return _fm_loss(fwd, vae, tok, p, device, rng, cache=long_cache, batch=lb, frames=p.stage2_long_frames)
+        return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames)
+
+    m = _loop("stage2", p, step, opt, lr, log, ema=ema, fwd=fwd)
     m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch})
+    if long_cache is not None:
+        m.update({"long_clip_frames": p.stage2_long_frames, "long_batch": lb, "long_every": 2})
     student.eval()
     for prm in text.parameters():
         prm.requires_grad_(True)
@@ -634,8 +654,21 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
                 metrics["stage2_cache"]["per_rank"] = ddp.share(p.stage2_cache)
             return c
 
-        if not main and "stage2" in stages and p.stage2_cache:
-            s2cache = stage2_cache()  # while rank 0 distills
+        def stage2_long_cache():
+            if not p.stage2_long_frames:
+                return None
+            t_cache = time.time()
+            c = LatentCache(vae, p, device, rng, ddp.share(p.stage2_long_cache), frames=p.stage2_long_frames,
+                            batch=max(1, 64 * 64 // p.stage2_long_frames))
+            metrics["stage2_long_cache"] = {"videos": p.stage2_long_cache, "frames": p.stage2_long_frames,
+                                            "seconds": round(time.time() - t_cache, 1)}
+            return c
+
+        s2long = None
+        if not main and "stage2" in stages:  # while rank 0 distills
+            if p.stage2_cache:
+                s2cache = stage2_cache()
+            s2long = stage2_long_cache()
         if main:
             acts = collect_activations(teacher, text, tok, p, device, rng)
         if main and "sweep" in stages:
@@ -653,11 +686,13 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             metrics["stage1"] = distill_stage1(student, acts, p, device, log)
         if main and "stage2" in stages and p.stage2_cache:
             s2cache = stage2_cache()
+        if main and "stage2" in stages:
+            s2long = stage2_long_cache()
         ddp.barrier()
         ddp.broadcast_module(student)  # rank 0's distilled feature maps everywhere
         stage1_student = copy.deepcopy(student) if main else None
         if "stage2" in stages:
-            metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache)
+            metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long)
             if world > 1:
                 metrics["stage2"]["rank_checksums"] = ddp.rank_checksums(student)
             if main:
@@ -697,6 +732,9 @@ def main(argv=None):
     ap.add_argument("--eval", action="store_true", help="run training/eval after training")
     ap.add_argument("--deadline-s", type=float, default=0.0,
                     help="evaluation skips what would start later than this many seconds after launch")
+    ap.add_argument("--stage2-long", default=None, metavar="FRAMES:VIDEOS",
+                    help="stage 2 alternates with batches of FRAMES-frame clips from a cache of VIDEOS videos "
+                         "(length generalisation; 0:0 = off)")
     ap.add_argument("--lr-scale", type=float, default=0.0,
                     help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
@@ -719,6 +757,11 @@ def _main(a):
     for kv in a.max_steps:
         k, v = kv.split("=")
         p.max_steps[k] = int(v)
+    if a.stage2_long:
+        fr, nv = a.stage2_long.split(":")
+        p.stage2_long_frames, p.stage2_long_cache = int(fr), int(nv)
+        if p.stage2_long_frames and (p.stage2_long_frames % (4 * p.tc) or p.stage2_long_cache < 1):
+            raise SystemExit(f"--stage2-long: FRAMES must be a multiple of {4 * p.tc} and VIDEOS >= 1")
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")

@@ -1,41 +1,90 @@
 #!/usr/bin/env bash
-# The whole release recipe as ONE background job on a one-GPU machine, so that training runs on
-# across device calls (each call <= 10 min) with no restart: VAE + teacher (one cosine), then
-# stage 1 + stage 2 + evaluation, into $RUN_DIR (default /tmp/rehyat-release): a/ and b/ each with
-# checkpoint.pt, metrics.json, train.log; pipeline.log; DONE (exit status) when finished.
+# The whole release recipe as ONE background job on a GPU machine, so that training runs on across
+# device calls (each call <= 10 min) with no restart:
+#   A. VAE + teacher (one cosine), data-parallel over every GPU of the machine (gpu_train.sh NPROC);
+#      if the data-parallel launch dies within its first 3 minutes it is rerun on one GPU;
+#   B. from that teacher, one student per VARIANTS entry (stage 1 + stage 2 + evaluation), each on
+#      its own GPU (round robin: with one GPU they share it), all at once; and, when SWEEP=1, the
+#      teacher's sampler sweep (rehyat.eval.sweep) beside them.
+# Into $RUN_DIR (default /tmp/rehyat-release): a/, b0/, b1/, ... each with checkpoint.pt,
+# metrics.json, train.log; sweep.json; pipeline.log; DONE (exit status) when finished.
 #   start (first call):  bash training/scripts/gpu_release.sh start
 #   every call:          bash training/scripts/gpu_release.sh poll SECONDS   (waits <= SECONDS or until
-#                        DONE, then copies the results so far into $OUT and prints the log tails)
-# PRESET (long3: the rehyat-3 experiment; long: rehyat-2's recipe). Budgets (seconds of training, env): VAE_S (180), TEACHER_S (660), STAGE2_S (200); DEADLINE_S (460):
-# the student call's evaluation skips what would start later than this after its launch.
+#                        DONE, then copies into $OUT what exists: the students' checkpoints (or the
+#                        teacher's while there are none) and results.tgz with every log and metrics
+#                        file; at most 8 files, as the device tool returns)
+# Env: PRESET (long3); VAE_S (180), TEACHER_S (600), STAGE1_S (35), STAGE2_S (240): seconds of training;
+# DEADLINE_S (420): a student's evaluation skips what would start later than this after its launch;
+# VARIANTS: space-separated NAME=STAGE2_LONG ("short= mixed512=512:2048 mixed256=256:4096": stage 2 on
+# 4 s clips only, or alternating with 32 s / 16 s clips, see rehyat.train --stage2-long); SWEEP (1);
+# STUDENT_COMPILE (0: stage 2 eager, as its two clip shapes would recompile); SWEEP_ARGS (extra rehyat.eval.sweep flags); NPROC (every GPU) and LR_SCALE (gpu_train.sh) for part A only.
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 R=${RUN_DIR:-/tmp/rehyat-release}
+NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+[ "${NGPU:-0}" -ge 1 ] 2>/dev/null || NGPU=1
+
+job() {
+  set -u
+  local preset=${PRESET:-long3} t0 rc i=0 name spec pids=()
+  t0=$(date +%s)
+  PRESET=$preset OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-600} TEACHER_B=0 \
+    NPROC=${NPROC:-$NGPU} bash training/scripts/gpu_train.sh
+  rc=$?
+  if [ $rc -ne 0 ] && [ "${NPROC:-$NGPU}" -gt 1 ] && [ $(( $(date +%s) - t0 )) -lt 180 ]; then
+    echo "[release] data-parallel part A failed early (exit $rc): rerunning it on one GPU"
+    mv "$R/a" "$R/a-failed-ddp"; mkdir -p "$R/a"
+    PRESET=$preset OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-600} TEACHER_B=0 \
+      NPROC=1 bash training/scripts/gpu_train.sh
+    rc=$?
+  fi
+  [ $rc -eq 0 ] || return $rc
+  cp "$R/a/checkpoint.pt" training/runs/release-a/checkpoint.pt || return 1
+  echo "[release] part A done after $(( $(date +%s) - t0 )) s; students: ${VARIANTS:-short= mixed512=512:2048 mixed256=256:4096}"
+  for v in ${VARIANTS:-short= mixed512=512:2048 mixed256=256:4096}; do
+    name=${v%%=*}; spec=${v#*=}
+    mkdir -p "$R/b$i"; echo "$name $spec" > "$R/b$i/variant.txt"
+    CUDA_VISIBLE_DEVICES=$(( i % NGPU )) NPROC=1 LR_SCALE= COMPILE=${STUDENT_COMPILE:-0} PRESET=$preset OUT=$R/b$i PHASE=student \
+      RESUME=training/runs/release-a/checkpoint.pt STUDENT_STAGES=stage1,stage2 STAGE2_LONG=$spec \
+      STAGE1_S=${STAGE1_S:-35} STAGE2_S=${STAGE2_S:-240} DEADLINE_S=${DEADLINE_S:-420} \
+      bash training/scripts/gpu_train.sh > "$R/b$i/stdout.log" 2>&1 &
+    pids+=($!); i=$((i + 1))
+  done
+  if [ "${SWEEP:-1}" = 1 ]; then
+    (cd training && CUDA_VISIBLE_DEVICES=$(( i % NGPU )) PYTHONUNBUFFERED=1 python3 -m rehyat.eval.sweep \
+       --checkpoint runs/release-a/checkpoint.pt --out "$R/sweep.json" ${SWEEP_ARGS:-} > "$R/sweep.log" 2>&1) &
+    pids+=($!)
+  fi
+  rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  echo "[release] all done after $(( $(date +%s) - t0 )) s (last failure exit: $rc)"
+  return $rc
+}
+
 case "${1:?start or poll}" in
   start)
-    mkdir -p "$R/a" "$R/b" training/runs/release-a
+    mkdir -p "$R/a" training/runs/release-a
     [ -f "$R/started" ] && { echo "already started"; exit 0; }
     date +%s > "$R/started"
-    setsid nohup bash -c "
-      PRESET=${PRESET:-long3} OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-660} TEACHER_B=0 \
-        bash training/scripts/gpu_train.sh &&
-      cp $R/a/checkpoint.pt training/runs/release-a/checkpoint.pt &&
-      PRESET=${PRESET:-long3} OUT=$R/b PHASE=student RESUME=training/runs/release-a/checkpoint.pt STUDENT_STAGES=stage1,stage2 \
-        STAGE2_S=${STAGE2_S:-200} DEADLINE_S=${DEADLINE_S:-460} bash training/scripts/gpu_train.sh
-      echo \$? > $R/DONE" > "$R/pipeline.log" 2>&1 < /dev/null &
-    echo "started: $R" ;;
+    export -f job; export R NGPU
+    setsid nohup bash -c 'job; echo $? > "$R/DONE"' > "$R/pipeline.log" 2>&1 < /dev/null &
+    echo "started: $R ($NGPU GPU(s))" ;;
   poll)
     end=$(( $(date +%s) + ${2:-540} ))
     while [ ! -f "$R/DONE" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 5; done
     O=${OUT:-/tmp/out}; mkdir -p "$O"
-    for x in a b; do
-      for f in checkpoint.pt metrics.json train.log; do
-        [ -f "$R/$x/$f" ] && cp "$R/$x/$f" "$O/$x-$f"
-      done
+    n=0
+    for d in "$R"/b*/; do
+      [ -f "$d/checkpoint.pt" ] && [ $n -lt 6 ] && { cp "$d/checkpoint.pt" "$O/$(basename "$d")-checkpoint.pt"; n=$((n + 1)); }
     done
-    cp "$R/pipeline.log" "$O/" 2>/dev/null
+    [ $n -eq 0 ] && [ -f "$R/a/checkpoint.pt" ] && cp "$R/a/checkpoint.pt" "$O/a-checkpoint.pt"
+    (cd "$R" && find . -name '*.json' -o -name '*.log' -o -name '*.txt' | tar czf "$O/results.tgz" -T -)
     echo "elapsed $(( $(date +%s) - $(cat "$R/started") )) s; DONE: $(cat "$R/DONE" 2>/dev/null || echo no)"
-    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
-    grep -E "^\[|step|loss|PSNR|error|Error|compile" "$R/pipeline.log" | tail -n 40 ;;
+    nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
+    grep -E "^\[|Error|error" "$R/pipeline.log" | tail -n 12
+    for d in "$R"/b*/; do
+      [ -d "$d" ] && { echo "== $(basename "$d") $(cat "$d/variant.txt")"; grep -E "^\[|Error" "$d/stdout.log" | tail -n 8; }
+    done
+    [ -f "$R/sweep.log" ] && { echo "== sweep"; tail -n 3 "$R/sweep.log" | cut -c1-400; } ;;
 esac

@@ -26,10 +26,11 @@ NPROC=${NPROC:-${NGPU:-1}}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONUNBUFFERED=1
 if [ "$NPROC" -gt 1 ]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}; fi  # torchrun would say 1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU (CPU run)"; } | tee "$OUT/gpu.txt"
 echo "nproc $NPROC" | tee -a "$OUT/gpu.txt"
 EXTRA=()
 if [ -n "${LR_SCALE:-}" ]; then EXTRA+=(--lr-scale "$LR_SCALE"); fi
+if [ -n "${STAGE2_LONG:-}" ]; then EXTRA+=(--stage2-long "$STAGE2_LONG"); fi   # FRAMES:VIDEOS, student phase
 run() {
   if [ "$NPROC" -gt 1 ]; then
     if [ "${LAUNCHER:-torchrun}" = rehyat ]; then
@@ -50,7 +51,7 @@ case "${PHASE:?PHASE must be vae-teacher, teacher, student or all}" in
   teacher)     run --preset ${PRESET:-long} --seed 1 --resume "../${RESUME:?}" --stages teacher \
                    --budget teacher=$TEACHER_B --sched teacher=$TEACHER_A:$TOTAL ;;
   student)     run --preset ${PRESET:-long} --seed 2 --resume "../${RESUME:?}" --stages "$STUDENT_STAGES" \
-                   --budget stage2=${STAGE2_S:-300} --compile ${COMPILE:-1} --eval --deadline-s ${DEADLINE_S:-540} ;;
+                   --budget stage1=${STAGE1_S:-60} --budget stage2=${STAGE2_S:-300} --compile ${COMPILE:-1} --eval --deadline-s ${DEADLINE_S:-540} ;;
   all)         run --preset full --eval --deadline-s 500 ;;
   *) echo "unknown PHASE $PHASE" >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
 import math
+import pytest
 import numpy as np
 import torch
 
@@ -131,3 +132,57 @@ def test_direction_diagnostic_counts_travel_that_motion_accuracy_calls_grow():
     # no translation asked: the diagnostic has nothing to say
     still = Scene("blue", [ObjectSpec("red", "square", "still", "normal", "medium", 64.0, 64.0, 0.0)])
     assert math.isnan(score_video(det, render([still], 32, size=128)[0], still)["direction"])
+
+
+def test_stage2_alternates_long_clips_with_the_same_tokens_per_step(tmp_path):
+    p = train.preset("long")
+    p.stage2_long_frames = 512
+    assert train.stage2_long_batch(p) == 8  # 64 clips x 64 frames = 8 clips x 512 frames
+    p.stage2_long_frames = 4096
+    assert train.stage2_long_batch(p) == 1
+    p1 = train.preset("tiny")
+    train.run_all(p1, str(tmp_path / "a"), torch.device("cpu"), seed=0, log=lambda s: None,
+                  stages=("vae", "teacher"))
+    p2 = train.preset("tiny")
+    p2.stage2_long_frames, p2.stage2_long_cache = 32, 2
+    p2.max_steps["stage2"] = 2  # one short step, one long step
+    seen = []
+    orig = train._fm_loss
+
+    def spy(*a, **kw):
+        seen.append((kw["batch"], kw["frames"], kw["cache"].lat.shape[2]))
+        return orig(*a, **kw)
+
+    train._fm_loss = spy
+    try:
+        m = train.run_all(p2, str(tmp_path / "b"), torch.device("cpu"), seed=2, log=lambda s: None,
+                          stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    finally:
+        train._fm_loss = orig
+    # short clips: 16 frames = 4 latent frames, batch 2; long: 32 frames = 8 latent frames, batch 1
+    assert seen == [(2, 16, 4), (1, 32, 8)]
+    assert m["stage2"]["long_clip_frames"] == 32 and m["stage2"]["long_batch"] == 1
+    assert m["stage2_long_cache"] == {"videos": 2, "frames": 32, "seconds": m["stage2_long_cache"]["seconds"]}
+
+
+def test_stage2_long_flag_is_checked():
+    with pytest.raises(SystemExit, match="multiple of 8"):
+        train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-long", "12:4"])
+
+
+def test_sampler_sweep_scores_each_setting_and_area_drift_is_zero_on_rendered_translations(tmp_path):
+    from rehyat.eval import sweep
+    from rehyat.world import render, parse_prompt
+    p = train.preset("tiny")
+    train.run_all(p, str(tmp_path), torch.device("cpu"), seed=0, log=lambda s: None)
+    ck = str(tmp_path / "checkpoint.pt")
+    sweep.main(["--checkpoint", ck, "--out", str(tmp_path / "s.json"), "--guidance", "1,4", "--steps", "2", "--n", "2"])
+    import json
+    res = json.load(open(tmp_path / "s.json"))
+    assert [(r["steps"], r["guidance"]) for r in res["runs"]] == [(2, 1.0), (2, 4.0)]
+    assert set(res["runs"][0]["held_out"]) >= {"color", "shape", "motion", "area_drift"}
+    prompts = ["a red circle moves right on a blue background", "a white square grows on a black background"]
+    gt = render([parse_prompt(x) for x in prompts], 32)
+    # the translating circle keeps its area; the growing square is not counted
+    assert sweep.area_drift(gt, prompts, torch.device("cpu")) < 0.02
+    assert sweep.area_drift(gt[1:], prompts[1:], torch.device("cpu")) is None

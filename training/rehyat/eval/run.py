@@ -39,7 +39,8 @@ def _amp(device):
 
 
 @torch.no_grad()
-def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=16, softmax=False):
+def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=16, softmax=False,
+             steps=STEPS, shift=SHIFT, guidance=GUIDANCE):
     """-> frames [B, F, H, W, 3] in [0, 1] (CPU float16 to keep memory small)."""
     c = model.cfg
     out = []
@@ -51,7 +52,7 @@ def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=
         ctx = text(tok.batch(ps).to(device))
         unc = text(tok.batch([""] * len(ps)).to(device))
         with _amp(device):
-            z = sample_parallel(model, ctx, unc, noise, STEPS, SHIFT, GUIDANCE)
+            z = sample_parallel(model, ctx, unc, noise, steps, shift, guidance)
         z = z.float()
         frames = []
         cache = None

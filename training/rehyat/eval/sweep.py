@@ -1,0 +1,91 @@
+"""Sampler sweep: the evaluation's 1x accuracies of one model under several sampler settings.
+
+    python3 -m rehyat.eval.sweep --checkpoint DIR/checkpoint.pt --out sweep.json \
+        [--model teacher|student] [--guidance 1.5,2.5,4,6] [--steps 16,32] [--shift 3] [--n 48]
+
+The release's sampler defaults (steps, shift, guidance in the manifest) were set once for
+rehyat-1. This measures what each setting does to colour, shape, motion and the diagnostics on
+the evaluation's fixed prompt sets (same prompts and noise as ``rehyat.eval.run``), plus
+``area_drift``: for objects asked not to grow or shrink, the mean |log(area at the end / area at
+the start)| of each 2 s window (0 for the renderer's own translations; the motion accuracy calls
+an object "grow"/"shrink" once its area trend passes ~0.8% per frame, i.e. ~0.26 over a window).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+
+from ..world import parse_prompt
+from .detect import NAMES, Detector, _features, labels
+from .run import base_latent_frames, generate, prompt_set, score_set
+
+
+def area_drift(frames: torch.Tensor, prompts, device, window: int = 32) -> float:
+    """Mean |log(end area / start area)| per window over objects whose motion keeps their size."""
+    out = []
+    for f, p in zip(frames, prompts):
+        lab = labels(f.to(device).float())
+        for o in parse_prompt(p).objects:
+            if o.motion in ("grow", "shrink"):
+                continue
+            for w0 in range(0, lab.shape[0] - window + 1, window):
+                area = _features(lab[w0:w0 + window] == NAMES.index(o.color))[0]
+                a0, a1 = float(area[:4].median()), float(area[-4:].median())
+                if a0 >= 12 and a1 >= 12:
+                    out.append(abs(math.log(a1 / a0)))
+    return round(float(np.mean(out)), 4) if out else None
+
+
+def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48, preset_name="full", log=print):
+    det = Detector(size=8 * model.cfg.latent_height, device=device, calib=30)
+    sets = {"in_distribution": prompt_set("exclude", n, 1234), "held_out": prompt_set("only", n, 4321)}
+    chunk_frames = 4 * model.cfg.tc
+    lat = base_latent_frames(preset_name)
+    res = {"settings": {"n_prompts": n, "shift": shift, "latent_frames": lat}, "runs": []}
+    t0 = time.time()
+    for steps in steps_list:
+        for g in guidances:
+            row = {"steps": steps, "guidance": g, "shift": shift}
+            for sname, prompts in sets.items():
+                fr = generate(model, vae, text, tok, prompts, lat, seed=555, device=device,
+                              steps=steps, shift=shift, guidance=g)
+                r = score_set(det, fr, prompts, chunk_frames, device)
+                r["area_drift"] = area_drift(fr, prompts, device)
+                row[sname] = r
+            res["runs"].append(row)
+            log(f"[sweep] steps {steps} guidance {g}: {json.dumps(row)} t={time.time() - t0:.0f}s")
+    res["seconds"] = round(time.time() - t0, 1)
+    return res
+
+
+def main(argv=None):
+    from ..train import load_checkpoint
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--model", default="teacher", choices=("teacher", "student"))
+    ap.add_argument("--guidance", default="1.5,2.5,4,6")
+    ap.add_argument("--steps", default="16,32")
+    ap.add_argument("--shift", type=float, default=3.0)
+    ap.add_argument("--n", type=int, default=48)
+    a = ap.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
+    model = teacher if a.model == "teacher" else student
+    if model is None:
+        raise SystemExit(f"{a.checkpoint} holds no {a.model}")
+    preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
+    res = sweep(model, vae, text, tok, device, [float(x) for x in a.guidance.split(",")],
+                [int(x) for x in a.steps.split(",")], a.shift, a.n, preset_name, log=lambda s: print(s, flush=True))
+    res["model"] = a.model
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
