@@ -581,8 +581,9 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     rng = np.random.default_rng(seed + 1000 * rank)
     if main:
         os.makedirs(out_dir, exist_ok=True)
+    resumed_student = None
     if resume:
-        ck, tok, vae, text, teacher, _ = load_checkpoint(resume, device)
+        ck, tok, vae, text, teacher, resumed_student = load_checkpoint(resume, device)
         metrics = dict(ck.get("metrics") or {})
         metrics.pop("eval", None)
         p.text = TextConfig(**ck["text_cfg"])
@@ -639,10 +640,15 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     if any(x in stages for x in ("sweep", "stage1", "stage2")):
         teacher.eval()
         text.eval()
-        student = copy.deepcopy(teacher)
-        student.cfg = copy.deepcopy(teacher.cfg)
-        student.to_student(p.tc, p.to)
-        student.to(device)
+        if resumed_student is not None and not any(x in stages for x in ("sweep", "stage1")):
+            # continue the checkpoint's student (more stage 2 in a later call)
+            student = resumed_student.to(device)
+            log(f"[resume] stage 2 continues the checkpoint's student (Tc={student.cfg.tc} To={student.cfg.to})")
+        else:
+            student = copy.deepcopy(teacher)
+            student.cfg = copy.deepcopy(teacher.cfg)
+            student.to_student(p.tc, p.to)
+            student.to(device)
         acts, s2cache = None, cache
 
         def stage2_cache():
@@ -690,9 +696,16 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             s2long = stage2_long_cache()
         ddp.barrier()
         ddp.broadcast_module(student)  # rank 0's distilled feature maps everywhere
-        stage1_student = copy.deepcopy(student) if main else None
+        continued = resumed_student is not None and not any(x in stages for x in ("sweep", "stage1"))
+        stage1_student = copy.deepcopy(student) if main and not continued else None
         if "stage2" in stages:
-            metrics["stage2"] = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long)
+            r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long)
+            prev = metrics.get("stage2") if continued else None
+            if prev:  # a continued stage 2: keep every segment, sum steps / seconds
+                segs = prev.get("segments", [dict(prev)]) + [r]
+                r = {**r, "steps": sum(x["steps"] for x in segs),
+                     "seconds": round(sum(x["seconds"] for x in segs), 1), "segments": segs}
+            metrics["stage2"] = r
             if world > 1:
                 metrics["stage2"]["rank_checksums"] = ddp.rank_checksums(student)
             if main:

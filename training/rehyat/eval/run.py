@@ -101,14 +101,18 @@ def psnr(a, b) -> float:
 
 
 def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, preset_name="full", n=48,
-                lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16, deadline=None) -> dict:
+                lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16, deadline=None,
+                steps=STEPS, shift=SHIFT, guidance=GUIDANCE, seeds=(1234, 4321)) -> dict:
+    """``seeds``: the prompt sets' seeds (in-distribution, held-out); the defaults are the
+    evaluation's fixed sets, other seeds give validation sets for choosing settings."""
     t0 = time.time()
     size = 8 * teacher.cfg.latent_height
     base_latent = base_latent_frames(preset_name)
     chunk_frames = 4 * student.cfg.tc
     det = Detector(size=size, device=device, calib=30)
-    sets = {"in_distribution": prompt_set("exclude", n, 1234), "held_out": prompt_set("only", n, 4321)}
-    res: dict = {"settings": {"steps": STEPS, "shift": SHIFT, "guidance": GUIDANCE, "n_prompts": n,
+    sets = {"in_distribution": prompt_set("exclude", n, seeds[0]), "held_out": prompt_set("only", n, seeds[1])}
+    res: dict = {"settings": {"steps": steps, "shift": shift, "guidance": guidance, "prompt_seeds": list(seeds),
+                              "n_prompts": n,
                               "n_prompts_long": n_long, "window_frames": 32, "chunk_frames": chunk_frames}}
     # detector ceiling on ground truth renders
     for sname, prompts in sets.items():
@@ -139,7 +143,8 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
                 if deadline is not None and time.time() > deadline:
                     res.setdefault("skipped_for_time", []).append(f"{mname}/{sname}/{mult}x")
                     continue
-                frames[mname] = generate(model, vae, text, tok, ps, tf, seed=555, device=device)
+                frames[mname] = generate(model, vae, text, tok, ps, tf, seed=555, device=device,
+                                         steps=steps, shift=shift, guidance=guidance)
                 r = score_set(det, frames[mname], ps, chunk_frames, device)
                 if mname != "teacher" and "teacher" in frames:
                     r["psnr_vs_teacher_db"] = psnr(frames[mname], frames["teacher"])
@@ -157,6 +162,10 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--n-long", type=int, default=16)
     ap.add_argument("--lengths", default="1,4,16")
+    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--shift", type=float, default=SHIFT)
+    ap.add_argument("--guidance", type=float, default=GUIDANCE)
+    ap.add_argument("--seeds", default="1234,4321", help="prompt-set seeds (in-distribution,held-out)")
     ap.add_argument("--ceilings-only", action="store_true",
                     help="only the detector's ceilings: ground truth and VAE reconstruction (no sampling)")
     a = ap.parse_args(argv)
@@ -165,7 +174,9 @@ def main(argv=None):
     lengths = tuple(int(x) for x in a.lengths.split(",")) if not a.ceilings_only else ()
     preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
     res = eval_models(tok, vae, text, teacher, None, student, device, preset_name=preset_name, n=a.n,
-                      lengths=lengths, teacher_lengths=lengths, n_long=a.n_long)
+                      lengths=lengths, teacher_lengths=lengths, n_long=a.n_long, steps=a.steps, shift=a.shift,
+                      guidance=a.guidance, seeds=tuple(int(x) for x in a.seeds.split(",")),
+                      log=lambda s: print(s, flush=True))
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
 

@@ -1,7 +1,7 @@
 """Sampler sweep: the evaluation's 1x accuracies of one model under several sampler settings.
 
     python3 -m rehyat.eval.sweep --checkpoint DIR/checkpoint.pt --out sweep.json \
-        [--model teacher|student] [--guidance 1.5,2.5,4,6] [--steps 16,32] [--shift 3] [--n 48]
+        [--model teacher|student] [--guidance 1.5,2.5,4,6] [--steps 16,32] [--shift 3] [--n 48] [--seeds 1234,4321]
 
 The release's sampler defaults (steps, shift, guidance in the manifest) were set once for
 rehyat-1. This measures what each setting does to colour, shape, motion and the diagnostics on
@@ -41,12 +41,14 @@ def area_drift(frames: torch.Tensor, prompts, device, window: int = 32) -> float
     return round(float(np.mean(out)), 4) if out else None
 
 
-def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48, preset_name="full", log=print):
+def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48, preset_name="full", log=print,
+          seeds=(1234, 4321)):
+    """``seeds``: prompt-set seeds; choose settings on sets other than the evaluation's (1234, 4321)."""
     det = Detector(size=8 * model.cfg.latent_height, device=device, calib=30)
-    sets = {"in_distribution": prompt_set("exclude", n, 1234), "held_out": prompt_set("only", n, 4321)}
+    sets = {"in_distribution": prompt_set("exclude", n, seeds[0]), "held_out": prompt_set("only", n, seeds[1])}
     chunk_frames = 4 * model.cfg.tc
     lat = base_latent_frames(preset_name)
-    res = {"settings": {"n_prompts": n, "shift": shift, "latent_frames": lat}, "runs": []}
+    res = {"settings": {"n_prompts": n, "shift": shift, "latent_frames": lat, "prompt_seeds": list(seeds)}, "runs": []}
     t0 = time.time()
     for steps in steps_list:
         for g in guidances:
@@ -73,6 +75,8 @@ def main(argv=None):
     ap.add_argument("--steps", default="16,32")
     ap.add_argument("--shift", type=float, default=3.0)
     ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--seeds", default="1234,4321",
+                    help="prompt-set seeds (in-distribution,held-out); the evaluation's sets by default")
     a = ap.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
@@ -81,7 +85,8 @@ def main(argv=None):
         raise SystemExit(f"{a.checkpoint} holds no {a.model}")
     preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
     res = sweep(model, vae, text, tok, device, [float(x) for x in a.guidance.split(",")],
-                [int(x) for x in a.steps.split(",")], a.shift, a.n, preset_name, log=lambda s: print(s, flush=True))
+                [int(x) for x in a.steps.split(",")], a.shift, a.n, preset_name, log=lambda s: print(s, flush=True),
+                seeds=tuple(int(x) for x in a.seeds.split(",")))
     res["model"] = a.model
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
