@@ -90,6 +90,28 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     return res
 
 
+def ground_truth_frames(prompts, frames: int, size: int, device) -> torch.Tensor:
+    """The renderer's videos of the prompts (layout from a fixed seed): the detector's ceiling."""
+    scenes = [parse_prompt(p) for p in prompts]
+    rng = np.random.default_rng(99)
+    for s in scenes:
+        for o in s.objects:
+            o.x, o.y, o.phase = float(rng.uniform(30, 98)), float(rng.uniform(30, 98)), float(rng.random())
+    return render(scenes, frames, size=size, device=device)
+
+
+def ground_truth_long(det, sets, mults, n_long, base_latent, size, chunk_frames, device) -> dict:
+    """The detector's ceiling at the longer lengths (the same first ``n_long`` prompts the models get):
+    over 8-32 s objects that translate leave the frame and wrap around, and grow/shrink saw back."""
+    out: dict = {}
+    for sname, prompts in sets.items():
+        for mult in mults:
+            ps = prompts[:n_long]
+            out.setdefault(sname, {})[f"{mult}x"] = score_set(
+                det, ground_truth_frames(ps, base_latent * 4 * mult, size, device), ps, chunk_frames, device)
+    return out
+
+
 def base_latent_frames(preset_name: str) -> int:
     """Latent frames of 1x = the teacher's training clip: 8 (2 s) for every full-size preset."""
     return 2 if preset_name == "tiny" else 8
@@ -116,16 +138,13 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
                               "n_prompts_long": n_long, "window_frames": 32, "chunk_frames": chunk_frames}}
     # detector ceiling on ground truth renders
     for sname, prompts in sets.items():
-        scenes = [parse_prompt(p) for p in prompts]
-        rng = np.random.default_rng(99)
-        for s in scenes:
-            for o in s.objects:
-                o.x, o.y, o.phase = float(rng.uniform(30, 98)), float(rng.uniform(30, 98)), float(rng.random())
-        gt = render(scenes, base_latent * 4, size=size, device=device)
+        gt = ground_truth_frames(prompts, base_latent * 4, size, device)
         res.setdefault("ground_truth", {})[sname] = score_set(det, gt, prompts, chunk_frames, device)
         # the autoencoder's ceiling: the same videos through encode -> decode
         res.setdefault("vae_reconstruction", {})[sname] = score_set(det, reconstruct(vae, gt), prompts,
                                                                      chunk_frames, device)
+    res["ground_truth_long"] = ground_truth_long(det, sets, [m for m in lengths if m != 1], n_long, base_latent,
+                                                 size, chunk_frames, device)
     models = {"teacher": teacher, "student_stage1": stage1, "student_stage2": student}
     if stage1 is None:  # e.g. a released checkpoint, which holds only the final student
         del models["student_stage1"]
