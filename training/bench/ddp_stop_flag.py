@@ -6,9 +6,9 @@ Two ranks. (1) latency of one ``ddp.broadcast_floats`` (2 float64 through gloo, 
 at each decision); (2) the tiny preset's DDP teacher step through ``_loop`` with the flag every step,
 every 4 steps (the default, STOP_SYNC_EVERY) and without it (sync=False: equal step caps keep the ranks
 in step), alternating rounds of 60 steps, same run; the ratios are what the flag costs here. (3) the flag's latency against the
-teacher step of the GPU recipe (rehyat-2: 9,850 steps in 810 s on one H200 = 82 ms/step, from
-models/rehyat-2/README.md): the projected overhead there (the broadcast is CPU-only, gloo over TCP on
-the host, and does not wait for the GPU).
+teacher step of rehyat-2's GPU recipe (9,850 steps in 810 s on one H200 = 82 ms/step, from its model
+card, in git history: ``git show 76c47d4:models/rehyat-2/README.md``): the projected overhead there
+(the broadcast is CPU-only, gloo over TCP on the host, and does not wait for the GPU).
 """
 import json
 import os

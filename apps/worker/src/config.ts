@@ -70,14 +70,16 @@ export const ConfigSchema = z.object({
   /** How often BullMQ looks for stalled jobs. */
   STALLED_INTERVAL_MS: int(30_000, 1000),
   /**
-   * Checkpoint cadence: the recurrent state of every denoising step (~28 MiB for rehyat-2) goes to
-   * S3 after chunk `i` when `(i + 1) % N === 0`, after the last chunk (extensions start from it)
+   * Checkpoint cadence: the recurrent state of every denoising step (~28 MiB for the release) goes
+   * to S3 after chunk `i` when `(i + 1) % N === 0`, after the last chunk (extensions start from it)
    * and at a SIGTERM stop; 1 is after every chunk (the behaviour before this setting). A crashed
    * job resumes from the newest one and regenerates at most N-1 chunks, with identical bytes.
-   * Why 4: on the H100 a rehyat-2 chunk (0.5 s of video) computes in ~0.18 s (16 dit_step runs of
-   * ~11 ms), about as long as one 28 MiB PUT takes at 150-200 MB/s, so at 1 even a background
-   * upload holds the next chunk up; every 4th chunk leaves ~0.7 s of compute to hide it in, and a
-   * crash costs at most 3 chunks (~0.5 s of GPU time, 1.5 s of video).
+   * Why 4: on the H100 a chunk of the release (0.5 s of video) computes in ~0.18 s (16 dit_step runs
+   * of ~11 ms; measured on rehyat-1, packages/pipeline/bench/results/h100.md: rehyat-1, -2 and -3
+   * have the same graphs, shapes and operator counts, only the weights differ), about as long as
+   * one 28 MiB PUT takes at 150-200 MB/s, so at 1 even a background upload holds the next chunk
+   * up; every 4th chunk leaves ~0.7 s of compute to hide it in, and a crash costs at most 3 chunks
+   * (~0.5 s of GPU time, 1.5 s of video).
    * @defaultValue `4`
    */
   CHECKPOINT_EVERY_CHUNKS: int(4, 1),
