@@ -3,7 +3,8 @@
 # Usage on the GPU machine (repo root), writing $OUT/{checkpoint.pt,metrics.json,train.log}:
 #   PHASE=vae-teacher bash training/scripts/gpu_train.sh
 #   PHASE=teacher  RESUME=training/runs/a/checkpoint.pt bash training/scripts/gpu_train.sh
-#   PHASE=student  RESUME=training/runs/b/checkpoint.pt bash training/scripts/gpu_train.sh   (+ evaluation)
+#   PHASE=student  RESUME=training/runs/b/checkpoint.pt bash training/scripts/gpu_train.sh   (+ evaluation;
+#                  STAGE2_LONG=FRAMES:VIDEOS alternates stage 2 with long clips, STAGE1_S / STAGE2_S budgets)
 # Between calls, copy the returned checkpoint.pt into training/runs/<x>/ here (git-ignored) and
 # name that folder in the next call's carry. The teacher's cosine schedule spans both of its calls
 # (TEACHER_A + TEACHER_B seconds). PHASE=all runs the single-call recipe of rehyat-1 (preset full).
