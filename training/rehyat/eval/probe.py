@@ -13,7 +13,7 @@ import torch
 
 from ..world import parse_prompt
 from .detect import NAMES, Detector, _features, labels
-from .run import generate
+from .run import eval_device, generate
 
 PROBES = ["a red circle moves right on a blue background", "a green square moves up on a black background",
           "a yellow star moves left slowly on a purple background", "a white diamond stays still on a gray background"]
@@ -28,7 +28,7 @@ def main(argv=None):
     ap.add_argument("--every", type=int, default=4, help="print every n-th frame")
     ap.add_argument("prompts", nargs="*")
     a = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = eval_device()
     _, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     model = student if a.model == "student" else teacher
     prompts = a.prompts or PROBES

@@ -27,6 +27,16 @@ from .detect import Detector, boundary_ratio, score_video
 STEPS, SHIFT, GUIDANCE = 16, 3.0, 4.0
 
 
+def eval_device() -> torch.device:
+    """The GPU if there is one, with TF32 matmuls on exactly as ``rehyat.train`` sets them, so a
+    standalone evaluation samples with the same numerics as the one training runs in-process."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
 def prompt_set(kind: str, n: int, seed: int) -> List[str]:
     rng = np.random.default_rng(seed)
     return [describe(sample_scene(rng, kind), rng) for _ in range(n)]
@@ -188,7 +198,7 @@ def main(argv=None):
     ap.add_argument("--ceilings-only", action="store_true",
                     help="only the detector's ceilings: ground truth and VAE reconstruction (no sampling)")
     a = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = eval_device()
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     lengths = tuple(int(x) for x in a.lengths.split(",")) if not a.ceilings_only else ()
     preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"

@@ -22,7 +22,7 @@ import torch
 
 from ..world import parse_prompt
 from .detect import NAMES, Detector, _features, labels
-from .run import base_latent_frames, generate, prompt_set, score_set
+from .run import base_latent_frames, eval_device, generate, prompt_set, score_set
 
 
 def area_drift(frames: torch.Tensor, prompts, device, window: int = 32) -> float:
@@ -78,7 +78,7 @@ def main(argv=None):
     ap.add_argument("--seeds", default="1234,4321",
                     help="prompt-set seeds (in-distribution,held-out); the evaluation's sets by default")
     a = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = eval_device()
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     model = teacher if a.model == "teacher" else student
     if model is None:
