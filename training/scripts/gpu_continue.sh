@@ -6,15 +6,16 @@
 #              from which the sampler's guidance is chosen; the fixed sets then only report it.
 # (with fewer GPUs the evaluations share them, round robin).
 #   CK=training/runs/x/checkpoint.pt bash training/scripts/gpu_continue.sh     (writes $OUT)
-# Env: PRESET (long3), STAGE2_S (270), STAGE2_LONG (512:2048), LR_SCALE (1), NPROC (every GPU),
+# Env: RUN_DIR (/tmp/rehyat-continue), PRESET (long3), STAGE2_S (270), STAGE2_LONG (512:2048), LR_SCALE (1), NPROC (every GPU),
 # GUIDANCE_A (4), GUIDANCE_B (2.5), VAL_SEEDS (2024,2025), SWEEP_GUIDANCE (1.5,2.5,4), EVAL_ARGS.
 # $OUT: c-checkpoint.pt (the continued model) and results.tgz (metrics, logs, eval-*.json, sweep-*.json).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 CK=${CK:?CK must name the checkpoint to continue}
+case "$CK" in /*) ;; *) CK=$PWD/$CK ;; esac   # relative paths are from the repo root
 O=${OUT:?}
 R=${RUN_DIR:-/tmp/rehyat-continue}
-mkdir -p "$R/c" training/runs/continue
+mkdir -p "$R/c"
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 [ "${NGPU:-0}" -ge 1 ] 2>/dev/null || NGPU=1
 NP=${NPROC:-$NGPU}
@@ -27,7 +28,7 @@ train() {
   else
     launch=(python3 -m rehyat.train)
   fi
-  (cd training && "${launch[@]}" --preset "${PRESET:-long3}" --seed 3 --resume "../$CK" --stages stage2 \
+  (cd training && "${launch[@]}" --preset "${PRESET:-long3}" --seed 3 --resume "$CK" --stages stage2 \
      --budget stage2="${STAGE2_S:-270}" --compile 0 --stage2-long "${STAGE2_LONG:-512:2048}" \
      --lr-scale "${LR_SCALE:-1}" --out "$R/c") 2>&1 | tee -a "$R/c/train.log"
 }
@@ -37,13 +38,12 @@ if [ $rc -ne 0 ] && [ "$NP" -gt 1 ] && [ $(( $(date +%s) - t0 )) -lt 90 ]; then
   echo "[continue] data-parallel stage 2 failed early (exit $rc): one GPU"; train 1; rc=$?
 fi
 [ $rc -eq 0 ] && [ -f "$R/c/checkpoint.pt" ] || { echo "[continue] training failed (exit $rc)"; exit 1; }
-cp "$R/c/checkpoint.pt" training/runs/continue/checkpoint.pt
 echo "[continue] stage 2 done after $(( $(date +%s) - t0 )) s; evaluating"
 ev() {  # gpu, name, command...
   local g=$1 n=$2; shift 2
   (cd training && CUDA_VISIBLE_DEVICES=$(( g % NGPU )) "$@" > "$R/$n.log" 2>&1; echo "$n exit $?" >> "$R/eval-status.txt") &
 }
-C=runs/continue/checkpoint.pt
+C=$R/c/checkpoint.pt
 ev 0 eval-g${GUIDANCE_A:-4} python3 -m rehyat.eval.run --checkpoint $C --out "$R/eval-g${GUIDANCE_A:-4}.json" --guidance "${GUIDANCE_A:-4}" ${EVAL_ARGS:-}
 ev 1 eval-g${GUIDANCE_B:-2.5} python3 -m rehyat.eval.run --checkpoint $C --out "$R/eval-g${GUIDANCE_B:-2.5}.json" --guidance "${GUIDANCE_B:-2.5}" ${EVAL_ARGS:-}
 ev 2 sweep-student python3 -m rehyat.eval.sweep --checkpoint $C --model student --out "$R/sweep-student.json" \
