@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createPrismaClient } from '@rehyat/db';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { createTestDatabase, type TestDatabase } from '@rehyat/db/testing';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@rehyat/storage';
 import { ApiKeyService } from '../../apps/api/src/services/api-key-service.js';
@@ -60,13 +61,9 @@ export async function startInfra(name: string): Promise<Infra> {
   };
 }
 
+/** Deletes every key under `prefix:` (SCAN with COUNT 5000: a bench leaves many keys). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteRedisPrefix(redis, prefix, { count: 5000 });
 }
 
 export interface ApiProcess {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { createTestDatabase } from '@rehyat/db/testing';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@rehyat/storage';
 import { buildApp } from '../src/app.js';
@@ -98,12 +99,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     async close() {
       await app.close();
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length > 0) await redis.del(...found);
-      } while (cursor !== '0');
+      await deleteRedisPrefix(redis, prefix);
       redis.disconnect();
       await s3.close();
       await rm(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { Keyspace, newVideoId, parseVideoEvent, type VideoEventType } from '@rehyat/contracts';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import {
   InvalidStreamEntryError,
   appendVideoEvent,
@@ -31,12 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyspace.prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteRedisPrefix(redis, keyspace.prefix);
   await redis.quit();
 });
 

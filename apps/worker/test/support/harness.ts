@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { GENERATION_QUEUE, JOBS, Keyspace, newVideoId, parseVideoEvent, type GenerateJobPayload, type VideoEvent, type VideoId } from '@rehyat/contracts';
 import { createPrismaClient, type PrismaClient } from '@rehyat/db';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { createTestDatabase, type TestDatabase } from '@rehyat/db/testing';
 import { EMBEDDED_S3_CREDENTIALS, ObjectStorage, startEmbeddedS3, type EmbeddedS3 } from '@rehyat/storage';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -17,15 +18,8 @@ import { VIDEO } from './scripted-generator.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
-/** Deletes every key under `prefix:` (a test's or bench's own keyspace). */
-export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length > 0) await redis.del(...found);
-  } while (cursor !== '0');
-}
+/** Deletes every key under `prefix:` (a test's or bench's own keyspace); re-exported for the benches. */
+export { deleteRedisPrefix };
 
 /**
  * Real Postgres (fresh database), Redis (unique prefix), S3 (embedded s3rver on a free port) and a

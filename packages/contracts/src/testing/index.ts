@@ -1,0 +1,1 @@
+export { deleteRedisPrefix, type DeleteRedisPrefixOptions, type PrefixScanningRedis } from './redis-prefix.js';
