@@ -61,7 +61,7 @@ export async function startInfra(name: string): Promise<Infra> {
   };
 }
 
-/** Deletes every key under `prefix:` (SCAN with COUNT 5000: a bench leaves many keys). */
+/** Deletes every key under `prefix:` (SCAN with COUNT 5000, the hint this harness always used). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
   await deleteRedisPrefix(redis, prefix, { count: 5000 });
 }
