@@ -557,6 +557,13 @@ def load_checkpoint(path, device="cpu"):
 
 
 # ---------------------------------------------------------------- all stages
+def _continued(prev: dict, r: dict) -> dict:
+    """One stage over several calls: this call's record, keeping every segment, steps and seconds summed."""
+    segs = prev.get("segments", [dict(prev)]) + [r]
+    return {**r, "steps": sum(x["steps"] for x in segs), "seconds": round(sum(x["seconds"] for x in segs), 1),
+            "segments": segs}
+
+
 STAGES = ("vae", "teacher", "sweep", "stage1", "stage2")
 
 
@@ -631,17 +638,16 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         if world > 1:
             r["rank_checksums"] = ddp.rank_checksums(teacher, text)
         prev = metrics.get("teacher")
-        if resume and prev:  # one stage over several calls: keep every segment, sum steps / seconds
-            segs = prev.get("segments", [dict(prev)]) + [r]
-            r = {**r, "steps": sum(x["steps"] for x in segs), "seconds": round(sum(x["seconds"] for x in segs), 1),
-                 "segments": segs}
+        if resume and prev:
+            r = _continued(prev, r)
         metrics["teacher"] = r
     student = stage1_student = None
     if any(x in stages for x in ("sweep", "stage1", "stage2")):
         teacher.eval()
         text.eval()
-        if resumed_student is not None and not any(x in stages for x in ("sweep", "stage1")):
-            # continue the checkpoint's student (more stage 2 in a later call)
+        # without stage 1 (or the sweep) a resumed student is continued: more stage 2 in a later call
+        continued = resumed_student is not None and not any(x in stages for x in ("sweep", "stage1"))
+        if continued:
             student = resumed_student.to(device)
             log(f"[resume] stage 2 continues the checkpoint's student (Tc={student.cfg.tc} To={student.cfg.to})")
         else:
@@ -651,24 +657,20 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             student.to(device)
         acts, s2cache = None, cache
 
-        def stage2_cache():
+        def clip_cache(key, videos, frames):
+            """This rank's share of ``videos`` clips of ``frames`` frames, encoding ~64x64 frames at a time."""
             t_cache = time.time()
-            c = LatentCache(vae, p, device, rng, ddp.share(p.stage2_cache), frames=p.stage2_frames)
-            metrics["stage2_cache"] = {"videos": p.stage2_cache, "frames": p.stage2_frames,
-                                       "seconds": round(time.time() - t_cache, 1)}
+            c = LatentCache(vae, p, device, rng, ddp.share(videos), frames=frames, batch=max(1, 64 * 64 // frames))
+            metrics[key] = {"videos": videos, "frames": frames, "seconds": round(time.time() - t_cache, 1)}
             if world > 1:
-                metrics["stage2_cache"]["per_rank"] = ddp.share(p.stage2_cache)
+                metrics[key]["per_rank"] = ddp.share(videos)
             return c
 
+        def stage2_cache():
+            return clip_cache("stage2_cache", p.stage2_cache, p.stage2_frames)
+
         def stage2_long_cache():
-            if not p.stage2_long_frames:
-                return None
-            t_cache = time.time()
-            c = LatentCache(vae, p, device, rng, ddp.share(p.stage2_long_cache), frames=p.stage2_long_frames,
-                            batch=max(1, 64 * 64 // p.stage2_long_frames))
-            metrics["stage2_long_cache"] = {"videos": p.stage2_long_cache, "frames": p.stage2_long_frames,
-                                            "seconds": round(time.time() - t_cache, 1)}
-            return c
+            return clip_cache("stage2_long_cache", p.stage2_long_cache, p.stage2_long_frames) if p.stage2_long_frames else None
 
         s2long = None
         if not main and "stage2" in stages:  # while rank 0 distills
@@ -696,15 +698,11 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             s2long = stage2_long_cache()
         ddp.barrier()
         ddp.broadcast_module(student)  # rank 0's distilled feature maps everywhere
-        continued = resumed_student is not None and not any(x in stages for x in ("sweep", "stage1"))
         stage1_student = copy.deepcopy(student) if main and not continued else None
         if "stage2" in stages:
             r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long)
-            prev = metrics.get("stage2") if continued else None
-            if prev:  # a continued stage 2: keep every segment, sum steps / seconds
-                segs = prev.get("segments", [dict(prev)]) + [r]
-                r = {**r, "steps": sum(x["steps"] for x in segs),
-                     "seconds": round(sum(x["seconds"] for x in segs), 1), "segments": segs}
+            if continued and metrics.get("stage2"):
+                r = _continued(metrics["stage2"], r)
             metrics["stage2"] = r
             if world > 1:
                 metrics["stage2"]["rank_checksums"] = ddp.rank_checksums(student)
@@ -771,8 +769,11 @@ def _main(a):
         k, v = kv.split("=")
         p.max_steps[k] = int(v)
     if a.stage2_long:
-        fr, nv = a.stage2_long.split(":")
-        p.stage2_long_frames, p.stage2_long_cache = int(fr), int(nv)
+        try:
+            fr, nv = a.stage2_long.split(":")
+            p.stage2_long_frames, p.stage2_long_cache = int(fr), int(nv)
+        except ValueError:
+            raise SystemExit(f"--stage2-long: expected FRAMES:VIDEOS (e.g. 512:2048), got {a.stage2_long!r}") from None
         if p.stage2_long_frames and (p.stage2_long_frames % (4 * p.tc) or p.stage2_long_cache < 1):
             raise SystemExit(f"--stage2-long: FRAMES must be a multiple of {4 * p.tc} and VIDEOS >= 1")
     for kv in a.sched:

@@ -29,15 +29,15 @@ job() {
   set -u
   local preset=${PRESET:-long3} t0 rc i=0 name spec pids=()
   t0=$(date +%s)
-  PRESET=$preset OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-600} TEACHER_B=0 \
-    NPROC=${NPROC:-$NGPU} bash training/scripts/gpu_train.sh
-  rc=$?
+  part_a() {  # NPROC
+    PRESET=$preset OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-600} TEACHER_B=0 \
+      NPROC=$1 bash training/scripts/gpu_train.sh
+  }
+  part_a "${NPROC:-$NGPU}"; rc=$?
   if [ $rc -ne 0 ] && [ "${NPROC:-$NGPU}" -gt 1 ] && [ $(( $(date +%s) - t0 )) -lt 180 ]; then
     echo "[release] data-parallel part A failed early (exit $rc): rerunning it on one GPU"
     mv "$R/a" "$R/a-failed-ddp"; mkdir -p "$R/a"
-    PRESET=$preset OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-600} TEACHER_B=0 \
-      NPROC=1 bash training/scripts/gpu_train.sh
-    rc=$?
+    part_a 1; rc=$?
   fi
   [ $rc -eq 0 ] || return $rc
   cp "$R/a/checkpoint.pt" training/runs/release-a/checkpoint.pt || return 1

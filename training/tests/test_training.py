@@ -170,6 +170,8 @@ def test_stage2_alternates_long_clips_with_the_same_tokens_per_step(tmp_path):
 def test_stage2_long_flag_is_checked():
     with pytest.raises(SystemExit, match="multiple of 8"):
         train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-long", "12:4"])
+    with pytest.raises(SystemExit, match="expected FRAMES:VIDEOS"):
+        train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-long", "512"])
 
 
 def test_sampler_sweep_scores_each_setting_and_area_drift_is_zero_on_rendered_translations(tmp_path):

@@ -42,6 +42,17 @@ def prompt_set(kind: str, n: int, seed: int) -> List[str]:
     return [describe(sample_scene(rng, kind), rng) for _ in range(n)]
 
 
+def prompt_sets(n: int, seeds=(1234, 4321)) -> Dict[str, List[str]]:
+    """The two prompt sets: in-distribution and held-out compositions, ``n`` each, from ``seeds``
+    (the defaults are the evaluation's fixed sets; other seeds give validation sets)."""
+    return {"in_distribution": prompt_set("exclude", n, seeds[0]), "held_out": prompt_set("only", n, seeds[1])}
+
+
+def checkpoint_preset_name(ck: dict) -> str:
+    """The preset family a loaded checkpoint was trained with, as the evaluation's lengths need it."""
+    return "full" if ck["preset"]["size"] == 128 else "tiny"
+
+
 def _amp(device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -142,7 +153,7 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
     base_latent = base_latent_frames(preset_name)
     chunk_frames = 4 * student.cfg.tc
     det = Detector(size=size, device=device, calib=30)
-    sets = {"in_distribution": prompt_set("exclude", n, seeds[0]), "held_out": prompt_set("only", n, seeds[1])}
+    sets = prompt_sets(n, seeds)
     res: dict = {"settings": {"steps": steps, "shift": shift, "guidance": guidance, "prompt_seeds": list(seeds),
                               "n_prompts": n,
                               "n_prompts_long": n_long, "window_frames": 32, "chunk_frames": chunk_frames}}
@@ -201,7 +212,7 @@ def main(argv=None):
     device = eval_device()
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     lengths = tuple(int(x) for x in a.lengths.split(",")) if not a.ceilings_only else ()
-    preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
+    preset_name = checkpoint_preset_name(ck)
     res = eval_models(tok, vae, text, teacher, None, student, device, preset_name=preset_name, n=a.n,
                       lengths=lengths, teacher_lengths=lengths, n_long=a.n_long, steps=a.steps, shift=a.shift,
                       guidance=a.guidance, seeds=tuple(int(x) for x in a.seeds.split(",")),

@@ -22,7 +22,7 @@ import torch
 
 from ..world import parse_prompt
 from .detect import NAMES, Detector, _features, labels
-from .run import base_latent_frames, eval_device, generate, prompt_set, score_set
+from .run import base_latent_frames, checkpoint_preset_name, eval_device, generate, prompt_sets, score_set
 
 
 def area_drift(frames: torch.Tensor, prompts, device, window: int = 32) -> float:
@@ -45,7 +45,7 @@ def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48,
           seeds=(1234, 4321)):
     """``seeds``: prompt-set seeds; choose settings on sets other than the evaluation's (1234, 4321)."""
     det = Detector(size=8 * model.cfg.latent_height, device=device, calib=30)
-    sets = {"in_distribution": prompt_set("exclude", n, seeds[0]), "held_out": prompt_set("only", n, seeds[1])}
+    sets = prompt_sets(n, seeds)
     chunk_frames = 4 * model.cfg.tc
     lat = base_latent_frames(preset_name)
     res = {"settings": {"n_prompts": n, "shift": shift, "latent_frames": lat, "prompt_seeds": list(seeds)}, "runs": []}
@@ -83,7 +83,7 @@ def main(argv=None):
     model = teacher if a.model == "teacher" else student
     if model is None:
         raise SystemExit(f"{a.checkpoint} holds no {a.model}")
-    preset_name = "full" if ck["preset"]["size"] == 128 else "tiny"
+    preset_name = checkpoint_preset_name(ck)
     res = sweep(model, vae, text, tok, device, [float(x) for x in a.guidance.split(",")],
                 [int(x) for x in a.steps.split(",")], a.shift, a.n, preset_name, log=lambda s: print(s, flush=True),
                 seeds=tuple(int(x) for x in a.seeds.split(",")))
