@@ -86,6 +86,10 @@ class Preset:
     # VAE: weight of the gradient-difference terms (spatial edges and frame-to-frame differences,
     # object-weighted like the pixel loss): shapes and motion are edges and their displacement
     vae_grad_loss: float = 0.0
+    # flow matching (teacher and stage 2): latent cells that hold an object (any of the 4 frames x
+    # 8x8 pixels a cell encodes differs from the background) weigh 1 + this, the others 1, the loss
+    # normalised by the mean weight. Objects cover ~9% of the cells: at 4 they carry ~1/3 of the loss
+    fm_object_weight: float = 0.0
 
 
 def lr_mult(p: Preset) -> float:
@@ -110,6 +114,14 @@ def preset(name: str) -> Preset:
         p3.vae_grad_loss = 1.0
         p3.dit = DiTConfig(rope_theta=100.0)
         return p3
+    if name == "long4":
+        # the rehyat-4 recipe: `long3` plus the object-weighted flow-matching loss (rehyat-3's
+        # generated objects drift in area: the loss was ~91% background cells) and twice the scenes
+        # in the teacher's latent cache (a longer teacher run would see each ~125 times)
+        p4 = preset("long3")
+        p4.fm_object_weight = 4.0
+        p4.latent_cache = 98304
+        return p4
     if name == "tiny":
         return Preset(size=32, frames=8,
                       vae=VAEConfig(latent_channels=4, enc_channels=(8, 8, 8, 8), dec_channels=(8, 8, 8, 8)),
@@ -121,7 +133,7 @@ def preset(name: str) -> Preset:
                       max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
                       sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2,
                       vae_grad_loss=1.0)
-    raise ValueError(f"unknown preset {name!r} (full|long|long3|tiny)")
+    raise ValueError(f"unknown preset {name!r} (full|long|long3|long4|tiny)")
 
 
 def _amp(device):
@@ -301,12 +313,28 @@ def _adamw(params, lr, device, **kw):
 
 
 # ---------------------------------------------------------------- stage: VAE
+def object_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Video x [B, C, F, H, W] in [-1, 1] -> [B, 1, F, H, W] bool: pixels that differ from the
+    frame's top-left corner, i.e. from the background (the world's backgrounds are flat)."""
+    return (x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1
+
+
+def object_cells(x: torch.Tensor, latent_shape) -> torch.Tensor:
+    """Video x [B, C, F, H, W] -> [B, 1, T, h, w] bool on the latent grid (latent_shape = (T, h, w)):
+    a cell holds an object when any pixel of the frames and patch it encodes does (max pooling:
+    the 4 frames of a causal latent frame and the 8x8 pixels of a latent cell)."""
+    t, h, w = latent_shape
+    f, hh, ww = x.shape[2:]
+    k = (f // t, hh // h, ww // w)
+    return F.max_pool3d(object_pixels(x).float(), k, stride=k) > 0
+
+
 def vae_loss(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, grad_weight: float = 0.0) -> torch.Tensor:
     """Reconstruction loss of frames y vs x [B, C, T, H, W] (latents z): object-weighted L1 + MSE, a tiny
     latent penalty, and with grad_weight > 0 the gradient-difference terms: the differences of
     y along time, rows and columns against those of x (edges and their frame-to-frame displacement)."""
     # objects cover few pixels: weight pixels that differ from the frame's corner (background)
-    w = 1.0 + 9.0 * ((x - x[..., :1, :1]).abs().sum(1, keepdim=True) > 0.1).float()
+    w = 1.0 + 9.0 * object_pixels(x).float()
     loss = ((y - x).abs() * w).mean() + (((y - x) ** 2) * w).mean() + 1e-4 * z.float().pow(2).mean()
     if grad_weight > 0:
         g = 0.0
@@ -352,37 +380,66 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
 
 # ---------------------------------------------------------------- flow matching
 class LatentCache:
-    """Scenes rendered and encoded once; every draw re-phrases its scenes with fresh words."""
+    """Scenes rendered and encoded once; every draw re-phrases its scenes with fresh words.
+    With ``masks`` it also keeps each latent's object cells (``object_cells``) for the weighted loss."""
 
-    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64, frames: int = None):
+    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64, frames: int = None,
+                 masks: bool = False):
         from .world import render, sample_scene
-        self.scenes, lat = [], []
+        self.scenes, lat, cells = [], [], []
         frames = frames or p.frames
         with torch.no_grad():
             for i in range(0, n, batch):
                 sc = [sample_scene(rng, "exclude") for _ in range(min(batch, n - i))]
                 x = render(sc, frames, size=p.size, device=device).permute(0, 4, 1, 2, 3).mul(2).sub(1)
                 with _amp(device):
-                    lat.append(vae.encode(x).to(torch.bfloat16 if device.type == "cuda" else torch.float32))
+                    z = vae.encode(x)
+                lat.append(z.to(torch.bfloat16 if device.type == "cuda" else torch.float32))
+                if masks:
+                    cells.append(object_cells(x, z.shape[2:]))
                 self.scenes.extend(sc)
         self.lat = torch.cat(lat)
+        self.cells = torch.cat(cells) if masks else None
 
-    def draw(self, rng, b):
+    def draw(self, rng, b, with_cells: bool = False):
+        """-> (latents [b, C, T, h, w], prompts), plus the object cells [b, 1, T, h, w] with ``with_cells``."""
         from .world import describe
         idx = rng.integers(0, len(self.scenes), size=b)
-        return self.lat[torch.from_numpy(idx).to(self.lat.device)].float(), [describe(self.scenes[i], rng) for i in idx]
+        sel = torch.from_numpy(idx).to(self.lat.device)
+        out = (self.lat[sel].float(), [describe(self.scenes[i], rng) for i in idx])
+        if with_cells:
+            if self.cells is None:
+                raise ValueError("this LatentCache was built without masks=True")
+            out += (self.cells[sel],)
+        return out
+
+
+def weighted_mse(v: torch.Tensor, target: torch.Tensor, cells: torch.Tensor = None, weight: float = 0.0):
+    """Flow-matching MSE; with ``weight`` > 0 the object cells [B, 1, T, h, w] weigh 1 + weight,
+    normalised by the mean weight (a video without objects gives the plain MSE)."""
+    if weight <= 0 or cells is None:
+        return F.mse_loss(v, target)
+    w = 1.0 + weight * cells.float()
+    return ((v - target) ** 2 * w).mean() / w.mean()
 
 
 def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None):
     """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch."""
     batch, frames = batch or p.dit_batch, frames or p.frames
+    weighted = p.fm_object_weight > 0
+    cells = None
     if cache is not None:
-        x0, prompts = cache.draw(rng, batch)
+        if weighted:
+            x0, prompts, cells = cache.draw(rng, batch, with_cells=True)
+        else:
+            x0, prompts = cache.draw(rng, batch)
     else:
         x, prompts = make_batch(rng, batch, frames, p.size, device)
         with torch.no_grad():
             with _amp(device):
                 x0 = vae.encode(x).float()
+        if weighted:
+            cells = object_cells(x, x0.shape[2:])
     prompts = [("" if rng.random() < drop else s) for s in prompts]
     ids = tok.batch(prompts).to(device)
     u = torch.rand(x0.shape[0], device=device)
@@ -391,7 +448,7 @@ def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=
     xt = (1 - t.view(-1, 1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1, 1) * eps
     with _amp(device):
         v = net(xt, t, ids)
-    return F.mse_loss(v.float(), eps - x0)
+    return weighted_mse(v.float(), eps - x0, cells, p.fm_object_weight)
 
 
 def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, rng, log=print, cache=None) -> dict:
@@ -628,7 +685,8 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     cache = None
     if "teacher" in stages or ("stage2" in stages and not p.stage2_cache):
         t_cache = time.time()
-        cache = LatentCache(vae, p, device, rng, ddp.share(p.latent_cache)) if p.latent_cache else None
+        cache = (LatentCache(vae, p, device, rng, ddp.share(p.latent_cache), masks=p.fm_object_weight > 0)
+                 if p.latent_cache else None)
         metrics["latent_cache"] = {"videos": p.latent_cache, "frames": p.frames,
                                    "seconds": round(time.time() - t_cache, 1)}
         if world > 1:
@@ -660,7 +718,8 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         def clip_cache(key, videos, frames):
             """This rank's share of ``videos`` clips of ``frames`` frames, encoding ~64x64 frames at a time."""
             t_cache = time.time()
-            c = LatentCache(vae, p, device, rng, ddp.share(videos), frames=frames, batch=max(1, 64 * 64 // frames))
+            c = LatentCache(vae, p, device, rng, ddp.share(videos), frames=frames, batch=max(1, 64 * 64 // frames),
+                            masks=p.fm_object_weight > 0)
             metrics[key] = {"videos": videos, "frames": frames, "seconds": round(time.time() - t_cache, 1)}
             if world > 1:
                 metrics[key]["per_rank"] = ddp.share(videos)

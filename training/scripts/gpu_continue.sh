@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
 # One device call: continue stage 2 of a checkpoint's student, data-parallel over every GPU of the
-# machine (gpu_train.sh's launch), then evaluate it on the GPUs at once:
-#   GPU 0 / 1: rehyat.eval.run at guidance GUIDANCE_A / GUIDANCE_B (the evaluation's fixed prompt sets)
-#   GPU 2 / 3: rehyat.eval.sweep of the student / the teacher on VALIDATION prompt sets (seeds VAL_SEEDS),
-#              from which the sampler's guidance is chosen; the fixed sets then only report it.
-# (with fewer GPUs the evaluations share them, round robin).
+# machine (gpu_train.sh's launch), then evaluate it on the GPUs at once (gpu_eval.sh: two guidances
+# on the evaluation's fixed prompt sets, the student's and the teacher's sampler sweeps on validation sets).
 #   CK=training/runs/x/checkpoint.pt bash training/scripts/gpu_continue.sh     (writes $OUT)
 # Env: RUN_DIR (/tmp/rehyat-continue), PRESET (long3), STAGE2_S (270), STAGE2_LONG (512:2048), LR_SCALE (1), NPROC (every GPU),
-# GUIDANCE_A (4), GUIDANCE_B (2.5), VAL_SEEDS (2024,2025), SWEEP_GUIDANCE (1.5,2.5,4), EVAL_ARGS.
+# and gpu_eval.sh's (GUIDANCE_A, GUIDANCE_B, VAL_SEEDS, SWEEP_GUIDANCE, SWEEP_STEPS, EVAL_ARGS, SWEEP_ARGS).
 # $OUT: c-checkpoint.pt (the continued model) and results.tgz (metrics, logs, eval-*.json, sweep-*.json).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,20 +36,8 @@ if [ $rc -ne 0 ] && [ "$NP" -gt 1 ] && [ $(( $(date +%s) - t0 )) -lt 90 ]; then
 fi
 [ $rc -eq 0 ] && [ -f "$R/c/checkpoint.pt" ] || { echo "[continue] training failed (exit $rc)"; exit 1; }
 echo "[continue] stage 2 done after $(( $(date +%s) - t0 )) s; evaluating"
-ev() {  # gpu, name, command...
-  local g=$1 n=$2; shift 2
-  (cd training && CUDA_VISIBLE_DEVICES=$(( g % NGPU )) "$@" > "$R/$n.log" 2>&1; echo "$n exit $?" >> "$R/eval-status.txt") &
-}
-C=$R/c/checkpoint.pt
-ev 0 eval-g${GUIDANCE_A:-4} python3 -m rehyat.eval.run --checkpoint $C --out "$R/eval-g${GUIDANCE_A:-4}.json" --guidance "${GUIDANCE_A:-4}" ${EVAL_ARGS:-}
-ev 1 eval-g${GUIDANCE_B:-2.5} python3 -m rehyat.eval.run --checkpoint $C --out "$R/eval-g${GUIDANCE_B:-2.5}.json" --guidance "${GUIDANCE_B:-2.5}" ${EVAL_ARGS:-}
-ev 2 sweep-student python3 -m rehyat.eval.sweep --checkpoint $C --model student --out "$R/sweep-student.json" \
-  --seeds "${VAL_SEEDS:-2024,2025}" --guidance "${SWEEP_GUIDANCE:-1.5,2.5,4}" --steps 16 ${SWEEP_ARGS:-}
-ev 3 sweep-teacher python3 -m rehyat.eval.sweep --checkpoint $C --model teacher --out "$R/sweep-teacher.json" \
-  --seeds "${VAL_SEEDS:-2024,2025}" --guidance "${SWEEP_GUIDANCE:-1.5,2.5,4}" --steps 16 ${SWEEP_ARGS:-}
-wait
+bash training/scripts/gpu_eval.sh "$R/c/checkpoint.pt" "$R"
 echo "[continue] all done after $(( $(date +%s) - t0 )) s"
-cat "$R/eval-status.txt"
 mkdir -p "$O"
 cp "$R/c/checkpoint.pt" "$O/c-checkpoint.pt"
 (cd "$R" && find . -name '*.json' -o -name '*.log' -o -name '*.txt' | tar czf "$O/results.tgz" -T -)

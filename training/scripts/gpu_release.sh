@@ -18,6 +18,9 @@
 # VARIANTS: space-separated NAME=STAGE2_LONG ("short= mixed512=512:2048 mixed256=256:4096": stage 2 on
 # 4 s clips only, or alternating with 32 s / 16 s clips, see rehyat.train --stage2-long); SWEEP (1);
 # STUDENT_COMPILE (0: stage 2 eager, as its two clip shapes would recompile); SWEEP_ARGS (extra rehyat.eval.sweep flags); NPROC (every GPU) and LR_SCALE (gpu_train.sh) for part A only.
+# STUDENT_NPROC (1): above 1, part B is instead ONE student (VARIANTS' first entry, default mixed512=512:2048),
+# data-parallel over that many GPUs (lr x STUDENT_LR_SCALE, default 1), then gpu_eval.sh on it over every GPU
+# (into b0/: eval-g*.json, sweep-student.json, sweep-teacher.json; its env: GUIDANCE_A, SWEEP_STEPS, ...).
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,6 +45,18 @@ job() {
   [ $rc -eq 0 ] || return $rc
   cp "$R/a/checkpoint.pt" training/runs/release-a/checkpoint.pt || return 1
   echo "[release] part A done after $(( $(date +%s) - t0 )) s; students: ${VARIANTS:-short= mixed512=512:2048 mixed256=256:4096}"
+  if [ "${STUDENT_NPROC:-1}" -gt 1 ]; then  # one student over several GPUs, then gpu_eval.sh over all
+    v=${VARIANTS:-mixed512=512:2048}; v=${v%% *}; name=${v%%=*}; spec=${v#*=}
+    mkdir -p "$R/b0"; echo "$name $spec (data-parallel over $STUDENT_NPROC GPUs)" > "$R/b0/variant.txt"
+    NPROC=$STUDENT_NPROC LR_SCALE=${STUDENT_LR_SCALE:-1} COMPILE=${STUDENT_COMPILE:-0} PRESET=$preset OUT=$R/b0 \
+      PHASE=student RESUME=training/runs/release-a/checkpoint.pt STUDENT_STAGES=stage1,stage2 STAGE2_LONG=$spec \
+      STAGE1_S=${STAGE1_S:-35} STAGE2_S=${STAGE2_S:-240} EVAL=0 MASTER_PORT=29532 \
+      bash training/scripts/gpu_train.sh > "$R/b0/stdout.log" 2>&1 || return $?
+    echo "[release] student done after $(( $(date +%s) - t0 )) s; evaluating"
+    bash training/scripts/gpu_eval.sh "$R/b0/checkpoint.pt" "$R/b0"; rc=$?
+    echo "[release] all done after $(( $(date +%s) - t0 )) s (evaluation exit: $rc)"
+    return $rc
+  fi
   for v in ${VARIANTS:-short= mixed512=512:2048 mixed256=256:4096}; do
     name=${v%%=*}; spec=${v#*=}
     mkdir -p "$R/b$i"; echo "$name $spec" > "$R/b$i/variant.txt"
@@ -86,5 +101,5 @@ case "${1:?start or poll}" in
     for d in "$R"/b*/; do
       [ -d "$d" ] && { echo "== $(basename "$d") $(cat "$d/variant.txt")"; grep -E "^\[|Error" "$d/stdout.log" | tail -n 8; }
     done
-    [ -f "$R/sweep.log" ] && { echo "== sweep"; tail -n 3 "$R/sweep.log" | cut -c1-400; } ;;
+    if [ -f "$R/sweep.log" ]; then echo "== sweep"; tail -n 3 "$R/sweep.log" | cut -c1-400; fi ;;
 esac

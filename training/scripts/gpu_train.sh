@@ -4,7 +4,8 @@
 #   PHASE=vae-teacher bash training/scripts/gpu_train.sh
 #   PHASE=teacher  RESUME=training/runs/a/checkpoint.pt bash training/scripts/gpu_train.sh
 #   PHASE=student  RESUME=training/runs/b/checkpoint.pt bash training/scripts/gpu_train.sh   (+ evaluation;
-#                  STAGE2_LONG=FRAMES:VIDEOS alternates stage 2 with long clips, STAGE1_S / STAGE2_S budgets)
+#                  STAGE2_LONG=FRAMES:VIDEOS alternates stage 2 with long clips, STAGE1_S / STAGE2_S budgets;
+#                  EVAL=0 skips the in-process evaluation, e.g. for gpu_eval.sh over every GPU afterwards)
 # Between calls, copy the returned checkpoint.pt into training/runs/<x>/ here (git-ignored) and
 # name that folder in the next call's carry. The teacher's cosine schedule spans both of its calls
 # (TEACHER_A + TEACHER_B seconds). PHASE=all runs the single-call recipe of rehyat-1 (preset full).
@@ -52,7 +53,8 @@ case "${PHASE:?PHASE must be vae-teacher, teacher, student or all}" in
   teacher)     run --preset ${PRESET:-long} --seed 1 --resume "../${RESUME:?}" --stages teacher \
                    --budget teacher=$TEACHER_B --sched teacher=$TEACHER_A:$TOTAL ;;
   student)     run --preset ${PRESET:-long} --seed 2 --resume "../${RESUME:?}" --stages "$STUDENT_STAGES" \
-                   --budget stage1=${STAGE1_S:-60} --budget stage2=${STAGE2_S:-300} --compile ${COMPILE:-1} --eval --deadline-s ${DEADLINE_S:-540} ;;
+                   --budget stage1=${STAGE1_S:-60} --budget stage2=${STAGE2_S:-300} --compile ${COMPILE:-1} \
+                   $([ "${EVAL:-1}" = 1 ] && echo --eval --deadline-s "${DEADLINE_S:-540}") ;;
   all)         run --preset full --eval --deadline-s 500 ;;
   *) echo "unknown PHASE $PHASE" >&2; exit 2 ;;
 esac

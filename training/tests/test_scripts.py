@@ -31,3 +31,28 @@ def test_gpu_continue_continues_stage2_then_evaluates_and_sweeps(tmp_path):
     assert e["settings"]["guidance"] == 2.5 and "student_stage2" in e
     s = json.load(open(tmp_path / "run" / "sweep-student.json"))
     assert s["model"] == "student" and s["settings"]["prompt_seeds"] == [2024, 2025]
+
+
+def test_gpu_release_trains_one_data_parallel_student_then_evaluates_it_over_every_gpu(tmp_path):
+    # STUDENT_NPROC=2: part A and the student both on 2 ranks (the repo's launcher, as torchrun of
+    # Debian's torch 1.13 fails on Python 3.11), then gpu_eval.sh on the student; start + poll as on the device
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+           "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "run"),
+           "PRESET": "tiny", "NPROC": "2", "STUDENT_NPROC": "2", "LAUNCHER": "rehyat", "VARIANTS": "m=32:2",
+           "EVAL_ARGS": "--n 2 --n-long 1 --lengths 1", "SWEEP_ARGS": "--n 2", "SWEEP_GUIDANCE": "4",
+           "SWEEP_STEPS": "2,3"}
+    script = os.path.join(REPO, "training", "scripts", "gpu_release.sh")
+    for verb in (["start"], ["poll", "500"]):
+        r = subprocess.run(["bash", script, *verb], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "DONE: 0" in r.stdout, r.stdout[-3000:]
+    assert sorted(os.listdir(tmp_path / "out")) == ["b0-checkpoint.pt", "results.tgz"]
+    m = json.load(open(tmp_path / "run" / "b0" / "metrics.json"))
+    assert m["teacher"]["ranks"] == 2 and m["stage2"]["ranks"] == 2 and m["stage2"]["long_clip_frames"] == 32
+    assert "eval" not in m  # evaluated by gpu_eval.sh instead, below
+    s = json.load(open(tmp_path / "run" / "b0" / "sweep-student.json"))
+    assert [(x["steps"], x["guidance"]) for x in s["runs"]] == [(2, 4.0), (3, 4.0)]
+    with tarfile.open(tmp_path / "out" / "results.tgz") as t:
+        names = {os.path.basename(n) for n in t.getnames()}
+    assert {"eval-g4.json", "eval-g2.5.json", "sweep-student.json", "sweep-teacher.json", "metrics.json",
+            "eval-status.txt", "pipeline.log"} <= names

@@ -2,6 +2,7 @@ import math
 import pytest
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rehyat import train
 
@@ -211,3 +212,84 @@ def test_stage2_alone_continues_the_checkpoints_student(tmp_path):
     m3 = train.run_all(train.preset("tiny"), str(tmp_path / "c"), torch.device("cpu"), seed=3, log=lambda s: None,
                        stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
     assert "segments" not in m3["stage2"]
+
+
+def test_long4_is_long3_plus_the_object_weighted_flow_matching_loss_and_a_bigger_cache():
+    long3, long4 = train.preset("long3"), train.preset("long4")
+    assert (long3.fm_object_weight, long4.fm_object_weight) == (0.0, 4.0)  # rehyat-3 stays reproducible
+    assert (long3.latent_cache, long4.latent_cache) == (49152, 98304)
+    for f in ("dit_batch", "ema", "compile", "stage2_frames", "budgets", "teacher_lr",
+              "vae_grad_loss", "dit", "vae", "text"):
+        assert getattr(long3, f) == getattr(long4, f), f
+
+
+def test_object_cells_mark_the_latent_cells_an_object_covers_over_the_frames_they_encode():
+    from rehyat.world import ObjectSpec, Scene, render
+
+    # a still red square centred at (x=20, y=100), radius 14 px: pixels 6-34 and 86-114, cells 0-4 and 10-14
+    still = Scene("blue", [ObjectSpec("red", "square", "still", "normal", "medium", 20.0, 100.0, 0.0)])
+    x = render([still], 8, size=128).permute(0, 4, 1, 2, 3).mul(2).sub(1)
+    cells = train.object_cells(x, (2, 16, 16))
+    assert cells.shape == (1, 1, 2, 16, 16) and cells.dtype == torch.bool
+    ys, xs = torch.nonzero(cells[0, 0, 0], as_tuple=True)
+    assert 0 < len(ys) <= 25 and xs.max() <= 4 and ys.min() >= 10 and ys.max() <= 14
+    assert torch.equal(cells[0, 0, 0], cells[0, 0, 1])  # still: the same cells in both latent frames
+    # a moving object: a latent frame's cells are the union over its 4 frames (the path it sweeps)
+    mover = Scene("blue", [ObjectSpec("red", "square", "right", "fast", "medium", 40.0, 64.0, 0.0)])
+    xm = render([mover], 8, size=128).permute(0, 4, 1, 2, 3).mul(2).sub(1)
+    per_frame = train.object_cells(xm, (8, 16, 16))
+    union = per_frame[:, :, :4].any(dim=2)
+    assert torch.equal(train.object_cells(xm, (2, 16, 16))[:, :, 0], union)
+    assert int(union.sum()) > int(per_frame[:, :, 0].sum())
+    # nothing but background: no cells
+    empty = Scene("green", [])
+    xe = render([empty], 8, size=128).permute(0, 4, 1, 2, 3).mul(2).sub(1)
+    assert not train.object_cells(xe, (2, 16, 16)).any()
+
+
+def test_weighted_mse_weighs_object_cells_and_is_the_plain_mse_without_them():
+    g = torch.Generator().manual_seed(0)
+    v, target = torch.randn(2, 4, 3, 4, 4, generator=g), torch.randn(2, 4, 3, 4, 4, generator=g)
+    cells = torch.zeros(2, 1, 3, 4, 4, dtype=torch.bool)
+    plain = F.mse_loss(v, target)
+    assert torch.allclose(train.weighted_mse(v, target), plain)
+    assert torch.allclose(train.weighted_mse(v, target, cells, 4.0), plain)  # no objects: plain MSE
+    cells[:, :, :, :2, :2] = True
+    assert torch.allclose(train.weighted_mse(v, target, cells, 0.0), plain)  # weight 0: plain MSE
+    # an error only on object cells costs more than the same error only on background cells
+    on_obj = torch.where(cells.expand_as(v), torch.ones_like(v), torch.zeros_like(v))
+    on_bg = torch.where(cells.expand_as(v), torch.zeros_like(v), torch.ones_like(v))
+    n_obj, n_bg = cells.expand_as(v).sum(), (~cells).expand_as(v).sum()
+    zero = torch.zeros_like(v)
+    lo, lb = train.weighted_mse(on_obj, zero, cells, 4.0), train.weighted_mse(on_bg, zero, cells, 4.0)
+    assert torch.allclose(lo / n_obj, 5 * lb / n_bg)
+    # normalised: a uniform error gives the plain value whatever the weighting
+    assert torch.allclose(train.weighted_mse(zero + 0.5, zero, cells, 4.0), torch.tensor(0.25))
+
+
+def test_object_weighted_training_keeps_cells_beside_every_cached_latent(tmp_path):
+    p1 = train.preset("tiny")
+    p1.fm_object_weight = 4.0
+    seen = []
+    orig = train.weighted_mse
+
+    def spy(v, target, cells=None, weight=0.0):
+        seen.append((tuple(v.shape), None if cells is None else tuple(cells.shape), weight))
+        return orig(v, target, cells, weight)
+
+    train.weighted_mse = spy
+    try:
+        train.run_all(p1, str(tmp_path / "a"), torch.device("cpu"), seed=0, log=lambda s: None,
+                      stages=("vae", "teacher"))
+        p2 = train.preset("tiny")
+        p2.fm_object_weight = 4.0
+        p2.stage2_long_frames, p2.stage2_long_cache = 32, 2
+        p2.max_steps["stage2"] = 2
+        train.run_all(p2, str(tmp_path / "b"), torch.device("cpu"), seed=2, log=lambda s: None,
+                      stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    finally:
+        train.weighted_mse = orig
+    # teacher (8 frames = 2 latent frames), stage 2 short (16 frames) and long (32 frames): every
+    # loss got the cells of its own latents
+    assert seen == [((2, 4, 2, 4, 4), (2, 1, 2, 4, 4), 4.0), ((2, 4, 4, 4, 4), (2, 1, 4, 4, 4), 4.0),
+                    ((1, 4, 8, 4, 4), (1, 1, 8, 4, 4), 4.0)]
