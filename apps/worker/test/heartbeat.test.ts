@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { HEARTBEAT_TTL_S, Keyspace, WorkerHeartbeat } from '@rehyat/contracts';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { WorkerActivity, startHeartbeat } from '../src/heartbeat.js';
 import { createLogger } from '../src/logger.js';
 
@@ -20,8 +21,7 @@ before(async () => {
   await redis.connect();
 });
 after(async () => {
-  const keys = await redis.keys(`${keyspace.prefix}:*`);
-  if (keys.length) await redis.del(...keys);
+  await deleteRedisPrefix(redis, keyspace.prefix);
   await redis.quit();
 });
 

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { FairPriority } from '../src/index.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -87,7 +88,6 @@ try {
   for (const r of rows) console.log(`| ${r.mode} | ${r.firstSmall} | ${r.lastB} | ${r.lastC} | ${r.meanSmall.toFixed(1)} | ${r.aInOrder} |`);
   console.log(`\nCost of FairPriority.assign() (one Lua call, sequential): p50 ${cost.p50.toFixed(0)} µs, p99 ${cost.p99.toFixed(0)} µs.`);
 } finally {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
+  await deleteRedisPrefix(redis, prefix);
   redis.disconnect();
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { ActiveVideoLimiter, checkQueueAdmission, FairPriority, formatDuration, rateLimitHeaders, RequestRateLimiter } from '../src/index.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -10,8 +11,7 @@ const prefix = `test-rl-${randomBytes(4).toString('hex')}`;
 const redis = new Redis(REDIS_URL);
 
 after(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
+  await deleteRedisPrefix(redis, prefix);
   redis.disconnect();
 });
 

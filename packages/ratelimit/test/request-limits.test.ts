@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import { ActiveVideoLimiter, RequestLimits, RequestRateLimiter, type LimitRequest } from '../src/index.js';
 
 /** `RequestLimits` against real Redis: mixed batches judged exactly as the separate limiters would. */
@@ -11,9 +12,9 @@ const prefix = `test-rlb-${randomBytes(4).toString('hex')}`;
 const redis = new Redis(REDIS_URL);
 const QUEUE = 'video-generation';
 
+// Some tests use their own namespace beside `prefix` (`-q`, `-ttl`, `-conc`): each is cleaned under its own `prefix:`.
 after(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
+  for (const p of [prefix, `${prefix}-q`, `${prefix}-ttl`, `${prefix}-conc`]) await deleteRedisPrefix(redis, p);
   redis.disconnect();
 });
 

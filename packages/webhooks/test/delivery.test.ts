@@ -4,6 +4,7 @@ import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { Webhook } from 'standardwebhooks';
+import { deleteRedisPrefix } from '@rehyat/contracts/testing';
 import {
   buildEventBody,
   generateSecret,
@@ -24,10 +25,12 @@ const prefix = `test-wh-${randomBytes(4).toString('hex')}`;
 const guard = new SsrfGuard({ allowedCidrs: ['127.0.0.0/8', '::1/128'] });
 const retry = { scheduleMs: [0, 50, 50, 50], jitter: 0 };
 
+// BullMQ keys are `${prefix}:<queue>:…`; the stalled-job test uses its own `${prefix}-stall`.
+// Each namespace is cleaned under its own `prefix:`, so no other test's keys can match.
 after(async () => {
   const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`${prefix}*`);
-  if (keys.length) await r.del(...keys);
+  await deleteRedisPrefix(r, prefix);
+  await deleteRedisPrefix(r, `${prefix}-stall`);
   r.disconnect();
 });
 
