@@ -13,7 +13,7 @@
 #                        DONE, then copies into $OUT what exists: the students' checkpoints (or the
 #                        teacher's while there are none) and results.tgz with every log and metrics
 #                        file; at most 8 files, as the device tool returns)
-# Env: PRESET (long3); VAE_S (180), TEACHER_S (600), STAGE1_S (35), STAGE2_S (240): seconds of training;
+# Env: PRESET (long4); VAE_S (180), TEACHER_S (600), STAGE1_S (35), STAGE2_S (240): seconds of training;
 # DEADLINE_S (420): a student's evaluation skips what would start later than this after its launch;
 # VARIANTS: space-separated NAME=STAGE2_LONG ("short= mixed512=512:2048 mixed256=256:4096": stage 2 on
 # 4 s clips only, or alternating with 32 s / 16 s clips, see rehyat.train --stage2-long); SWEEP (1);
@@ -30,7 +30,7 @@ NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 
 job() {
   set -u
-  local preset=${PRESET:-long3} t0 rc i=0 name spec pids=()
+  local preset=${PRESET:-long4} t0 rc i=0 name spec pids=()
   t0=$(date +%s)
   part_a() {  # NPROC
     PRESET=$preset OUT=$R/a PHASE=vae-teacher VAE_S=${VAE_S:-180} TEACHER_A=${TEACHER_S:-600} TEACHER_B=0 \
