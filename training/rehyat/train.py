@@ -462,6 +462,7 @@ def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, 
     ema = EMA(both, p.ema) if p.ema > 0 else None
     m = _loop("teacher", p, lambda _: _fm_loss(fwd, vae, tok, p, device, rng, cache=cache), opt,
               lr, log, ema=ema, fwd=fwd)
+    m["fm_object_weight"] = p.fm_object_weight
     teacher.eval()
     text.eval()
     return m
@@ -568,7 +569,7 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
         return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames)
 
     m = _loop("stage2", p, step, opt, lr, log, ema=ema, fwd=fwd)
-    m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch})
+    m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch, "fm_object_weight": p.fm_object_weight})
     if long_cache is not None:
         m.update({"long_clip_frames": p.stage2_long_frames, "long_batch": lb, "long_every": 2})
     student.eval()
@@ -805,6 +806,9 @@ def main(argv=None):
     ap.add_argument("--stage2-long", default=None, metavar="FRAMES:VIDEOS",
                     help="stage 2 alternates with batches of FRAMES-frame clips from a cache of VIDEOS videos "
                          "(length generalisation; 0:0 = off)")
+    ap.add_argument("--fm-object-weight", type=float, default=None, metavar="W",
+                    help="override the preset's object weight of the flow-matching loss (0 = plain MSE; "
+                         "the ablation of long4 is --preset long4 --fm-object-weight 0)")
     ap.add_argument("--lr-scale", type=float, default=0.0,
                     help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
@@ -835,6 +839,10 @@ def _main(a):
             raise SystemExit(f"--stage2-long: expected FRAMES:VIDEOS (e.g. 512:2048), got {a.stage2_long!r}") from None
         if p.stage2_long_frames and (p.stage2_long_frames % (4 * p.tc) or p.stage2_long_cache < 1):
             raise SystemExit(f"--stage2-long: FRAMES must be a multiple of {4 * p.tc} and VIDEOS >= 1")
+    if a.fm_object_weight is not None:
+        if not a.fm_object_weight >= 0:
+            raise SystemExit(f"--fm-object-weight: expected a weight >= 0, got {a.fm_object_weight}")
+        p.fm_object_weight = a.fm_object_weight
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")

@@ -4,7 +4,7 @@
 # on the evaluation's fixed prompt sets, the student's and the teacher's sampler sweeps on validation sets).
 #   CK=training/runs/x/checkpoint.pt bash training/scripts/gpu_continue.sh     (writes $OUT)
 # Env: RUN_DIR (/tmp/rehyat-continue), PRESET (long4), STAGE2_S (270), STAGE2_LONG (512:2048), LR_SCALE (1), NPROC (every GPU),
-# and gpu_eval.sh's (GUIDANCE_A, GUIDANCE_B, VAL_SEEDS, SWEEP_GUIDANCE, SWEEP_STEPS, EVAL_ARGS, SWEEP_ARGS).
+# FM_OBJECT_WEIGHT (the preset's), and gpu_eval.sh's (GUIDANCE_A, GUIDANCE_B, VAL_SEEDS, SWEEP_GUIDANCE, SWEEP_STEPS, EVAL_ARGS, SWEEP_ARGS).
 # $OUT: c-checkpoint.pt (the continued model) and results.tgz (metrics, logs, eval-*.json, sweep-*.json).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +27,7 @@ train() {
   fi
   (cd training && "${launch[@]}" --preset "${PRESET:-long4}" --seed 3 --resume "$CK" --stages stage2 \
      --budget stage2="${STAGE2_S:-270}" --compile 0 --stage2-long "${STAGE2_LONG:-512:2048}" \
-     --lr-scale "${LR_SCALE:-1}" --out "$R/c") 2>&1 | tee -a "$R/c/train.log"
+     --lr-scale "${LR_SCALE:-1}" ${FM_OBJECT_WEIGHT:+--fm-object-weight "$FM_OBJECT_WEIGHT"} --out "$R/c") 2>&1 | tee -a "$R/c/train.log"
 }
 t0=$(date +%s)
 train "$NP"; rc=$?

@@ -21,6 +21,7 @@
 # STUDENT_NPROC (1): above 1, part B is instead ONE student (VARIANTS' first entry, default mixed512=512:2048),
 # data-parallel over that many GPUs (lr x STUDENT_LR_SCALE, default 1), then gpu_eval.sh on it over every GPU
 # (into b0/: eval-g*.json, sweep-student.json, sweep-teacher.json; its env: GUIDANCE_A, SWEEP_STEPS, ...).
+# FM_OBJECT_WEIGHT (gpu_train.sh, both parts): e.g. 0 with PRESET=long4 is the ablation of the object-weighted loss.
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

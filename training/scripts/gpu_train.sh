@@ -6,6 +6,7 @@
 #   PHASE=student  RESUME=training/runs/b/checkpoint.pt bash training/scripts/gpu_train.sh   (+ evaluation;
 #                  STAGE2_LONG=FRAMES:VIDEOS alternates stage 2 with long clips, STAGE1_S / STAGE2_S budgets;
 #                  EVAL=0 skips the in-process evaluation, e.g. for gpu_eval.sh over every GPU afterwards)
+# FM_OBJECT_WEIGHT=W (any phase) overrides the preset's object weight of the flow-matching loss (0: plain MSE).
 # Between calls, copy the returned checkpoint.pt into training/runs/<x>/ here (git-ignored) and
 # name that folder in the next call's carry. The teacher's cosine schedule spans both of its calls
 # (TEACHER_A + TEACHER_B seconds). PHASE=all runs the single-call recipe of rehyat-1 (preset full).
@@ -33,6 +34,7 @@ echo "nproc $NPROC" | tee -a "$OUT/gpu.txt"
 EXTRA=()
 if [ -n "${LR_SCALE:-}" ]; then EXTRA+=(--lr-scale "$LR_SCALE"); fi
 if [ -n "${STAGE2_LONG:-}" ]; then EXTRA+=(--stage2-long "$STAGE2_LONG"); fi   # FRAMES:VIDEOS, student phase
+if [ -n "${FM_OBJECT_WEIGHT:-}" ]; then EXTRA+=(--fm-object-weight "$FM_OBJECT_WEIGHT"); fi   # every phase (0: plain MSE)
 run() {
   if [ "$NPROC" -gt 1 ]; then
     if [ "${LAUNCHER:-torchrun}" = rehyat ]; then

@@ -27,7 +27,7 @@ def test_eval_runs_on_tiny_models(tmp_path):
     res = eval_models(tok, vae, text, teacher, student, student, torch.device("cpu"), log=lambda s: None,
                       preset_name="tiny", n=2, lengths=(1, 4), teacher_lengths=(1,), n_long=1)
     r = res["student_stage2"]["held_out"]["1x"]
-    for k in ("color", "shape", "background", "motion", "flicker", "boundary_ratio", "psnr_vs_teacher_db"):
+    for k in ("color", "shape", "background", "motion", "flicker", "boundary_ratio", "psnr_vs_teacher_db", "area_drift"):
         assert k in r
     assert res["ground_truth"]["in_distribution"]["background"] >= 50.0
     assert set(res["vae_reconstruction"]) == {"in_distribution", "held_out"}
@@ -293,3 +293,23 @@ def test_object_weighted_training_keeps_cells_beside_every_cached_latent(tmp_pat
     # loss got the cells of its own latents
     assert seen == [((2, 4, 2, 4, 4), (2, 1, 2, 4, 4), 4.0), ((2, 4, 4, 4, 4), (2, 1, 4, 4, 4), 4.0),
                     ((1, 4, 8, 4, 4), (1, 1, 8, 4, 4), 4.0)]
+
+
+def test_every_evaluation_row_measures_area_drift_and_it_is_zero_on_long_rendered_translations():
+    # area_drift is in score_set, so rehyat.eval.run reports it at 4x / 16x too (8 s here: 4 windows)
+    from rehyat.eval.detect import Detector
+    from rehyat.eval.run import ground_truth_frames, score_set
+    prompts = ["a red circle moves right on a blue background", "a yellow square moves up on a black background",
+               "a green star grows on a white background"]
+    det = Detector(size=128, calib=4)
+    r = score_set(det, ground_truth_frames(prompts, 128, 128, None), prompts, 8, torch.device("cpu"))
+    assert r["area_drift"] is not None and r["area_drift"] < 0.02, r
+
+
+def test_fm_object_weight_flag_overrides_the_preset_and_is_recorded(tmp_path):
+    with pytest.raises(SystemExit, match="weight >= 0"):
+        train.main(["--preset", "tiny", "--out", str(tmp_path / "never"), "--fm-object-weight", "-1"])
+    import json
+    train.main(["--preset", "tiny", "--out", str(tmp_path / "a"), "--stages", "vae,teacher", "--fm-object-weight", "2.5"])
+    m = json.load(open(tmp_path / "a" / "metrics.json"))
+    assert m["teacher"]["fm_object_weight"] == 2.5

@@ -15,7 +15,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from ..world import COLORS, SHAPES, Scene, ObjectSpec, render
+from ..world import COLORS, SHAPES, Scene, ObjectSpec, parse_prompt, render
 from ..world.vocab import MOTIONS
 
 PALETTE = torch.tensor(list(COLORS.values()), dtype=torch.float32) / 255.0
@@ -176,6 +176,28 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     diff = (frames[1:] - frames[:-1]).abs().mean(-1)
     res["flicker"] = float((diff * bgm).sum() / bgm.sum().clamp_min(1)) * 255.0
     return res
+
+
+def area_drift(frames: torch.Tensor, prompts, device, window: int = 32) -> float:
+    """Mean |log(end area / start area)| per window of ``window`` frames over the objects whose motion keeps
+    their size (all but grow/shrink), pooled over the videos (frames [B, F, H, W, 3], one prompt each).
+    0 for the renderer's own translations; the motion rule calls an object "grow"/"shrink" once its area
+    trend passes ~0.8% per frame, i.e. ~0.26 over a 2 s window. A window counts when the object's area is
+    >= 12 px in its first and last 4 frames and it touches no frame edge there (a translating object
+    wraps around: part of it is off screen; rehyat-3's and rehyat-4's recorded sweeps predate this edge
+    rule). None when no window counts."""
+    out = []
+    for f, p in zip(frames, prompts):
+        lab = labels(f.to(device).float())
+        for o in parse_prompt(p).objects:
+            if o.motion in ("grow", "shrink"):
+                continue
+            for w0 in range(0, lab.shape[0] - window + 1, window):
+                area, _, _, _, touch = _features(lab[w0:w0 + window] == NAMES.index(o.color))
+                a0, a1 = float(area[:4].median()), float(area[-4:].median())
+                if a0 >= 12 and a1 >= 12 and not bool(touch[:4].any()) and not bool(touch[-4:].any()):
+                    out.append(abs(math.log(a1 / a0)))
+    return round(float(np.mean(out)), 4) if out else None
 
 
 def boundary_ratio(frames: torch.Tensor, chunk_frames: int) -> float:

@@ -5,40 +5,20 @@
 
 The release's sampler defaults (steps, shift, guidance in the manifest) were set once for
 rehyat-1. This measures what each setting does to colour, shape, motion and the diagnostics on
-the evaluation's fixed prompt sets (same prompts and noise as ``rehyat.eval.run``), plus
-``area_drift``: for objects asked not to grow or shrink, the mean |log(area at the end / area at
-the start)| of each 2 s window (0 for the renderer's own translations; the motion accuracy calls
-an object "grow"/"shrink" once its area trend passes ~0.8% per frame, i.e. ~0.26 over a window).
+the evaluation's fixed prompt sets (same prompts and noise as ``rehyat.eval.run``), with
+``area_drift`` (``rehyat.eval.detect.area_drift``, in every evaluation row): for objects asked not
+to grow or shrink, the mean |log(area at the end / area at the start)| of each 2 s window (0 for the
+renderer's own translations; the motion accuracy calls an object "grow"/"shrink" once its area
+trend passes ~0.8% per frame, i.e. ~0.26 over a window).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
-import numpy as np
-import torch
-
-from ..world import parse_prompt
-from .detect import NAMES, Detector, _features, labels
+from .detect import Detector, area_drift  # noqa: F401 - area_drift: this module's diagnostic, kept importable here
 from .run import base_latent_frames, checkpoint_preset_name, eval_device, generate, prompt_sets, score_set
-
-
-def area_drift(frames: torch.Tensor, prompts, device, window: int = 32) -> float:
-    """Mean |log(end area / start area)| per window over objects whose motion keeps their size."""
-    out = []
-    for f, p in zip(frames, prompts):
-        lab = labels(f.to(device).float())
-        for o in parse_prompt(p).objects:
-            if o.motion in ("grow", "shrink"):
-                continue
-            for w0 in range(0, lab.shape[0] - window + 1, window):
-                area = _features(lab[w0:w0 + window] == NAMES.index(o.color))[0]
-                a0, a1 = float(area[:4].median()), float(area[-4:].median())
-                if a0 >= 12 and a1 >= 12:
-                    out.append(abs(math.log(a1 / a0)))
-    return round(float(np.mean(out)), 4) if out else None
 
 
 def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48, preset_name="full", log=print,
@@ -56,8 +36,7 @@ def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48,
             for sname, prompts in sets.items():
                 fr = generate(model, vae, text, tok, prompts, lat, seed=555, device=device,
                               steps=steps, shift=shift, guidance=g)
-                r = score_set(det, fr, prompts, chunk_frames, device)
-                r["area_drift"] = area_drift(fr, prompts, device)
+                r = score_set(det, fr, prompts, chunk_frames, device)  # area_drift included
                 row[sname] = r
             res["runs"].append(row)
             log(f"[sweep] steps {steps} guidance {g}: {json.dumps(row)} t={time.time() - t0:.0f}s")
