@@ -304,6 +304,9 @@ def test_every_evaluation_row_measures_area_drift_and_it_is_zero_on_long_rendere
     det = Detector(size=128, calib=4)
     r = score_set(det, ground_truth_frames(prompts, 128, 128, None), prompts, 8, torch.device("cpu"))
     assert r["area_drift"] is not None and r["area_drift"] < 0.02, r
+    # motion accuracy per asked motion, in %, only for the motions the prompts ask for
+    assert {k for k in r if k.startswith("motion:")} == {"motion:right", "motion:up", "motion:grow"}, r
+    assert all(0.0 <= r[k] <= 100.0 for k in r if k.startswith("motion:"))
 
 
 def test_fm_object_weight_flag_overrides_the_preset_and_is_recorded(tmp_path):

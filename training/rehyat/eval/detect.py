@@ -144,10 +144,12 @@ TRANSLATIONS = ("left", "right", "up", "down")
 
 
 def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int = 32) -> Dict[str, float]:
-    """frames [F, H, W, 3] in [0,1]; scene = parsed prompt. Returns accuracies in [0,1] and flicker."""
+    """frames [F, H, W, 3] in [0,1]; scene = parsed prompt. Returns accuracies in [0,1] and flicker, plus
+    the motion accuracy per asked motion, keyed "motion:<motion>" (only the motions the scene asks for)."""
     lab = labels(frames)
     f, h, w = lab.shape
     out = {"color": [], "shape": [], "background": [], "motion": [], "direction": []}
+    by_kind: Dict[str, list] = {}  # motion accuracy per asked motion ("motion:still", "motion:orbit", ...)
     bg = NAMES.index(scene.background)
     for w0 in range(0, f - window + 1 if f >= window else 1, window):
         lw = lab[w0:w0 + window]
@@ -169,9 +171,11 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
             else:
                 out["shape"].append(0.0)
             out["motion"].append(float(ok and det.motion_of(present, cx, cy, area, touch) == o.motion))
+            by_kind.setdefault(f"motion:{o.motion}", []).append(out["motion"][-1])
             if o.motion in TRANSLATIONS:  # diagnostic, not one of issue 3's accuracies
                 out["direction"].append(float(ok and det.direction_of(present, cx, cy, touch) == o.motion))
     res = {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
+    res.update({k: float(np.mean(v)) for k, v in by_kind.items()})
     bgm = (lab[1:] == bg) & (lab[:-1] == bg)
     diff = (frames[1:] - frames[:-1]).abs().mean(-1)
     res["flicker"] = float((diff * bgm).sum() / bgm.sum().clamp_min(1)) * 255.0

@@ -5,7 +5,8 @@
 Prompt sets: in-distribution (training compositions) and held-out compositions, fixed seeds.
 For each model and length (1x, 4x, 16x the 2 s training length): colour, shape, background and
 motion accuracy (per 2 s window, averaged), the diagnostic "direction" (objects asked to move
-left/right/up/down whose net travel goes that way, area ignored), the diagnostic "area_drift" (how much
+left/right/up/down whose net travel goes that way, area ignored), motion accuracy per asked motion
+("motion:still", "motion:orbit", ... over the videos that ask for it), the diagnostic "area_drift" (how much
 the area of objects that should keep their size changes per 2 s window, see detect.area_drift),
 background flicker, chunk-boundary discontinuity
 (frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
@@ -109,7 +110,7 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     res = {}
     for k, v in acc.items():
         m = float(np.nanmean(v)) if any(not math.isnan(x) for x in v) else float("nan")
-        res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct else 1.0), 3)
+        res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct or k.startswith("motion:") else 1.0), 3)
     res["area_drift"] = area_drift(frames, prompts, device)
     return res
 
