@@ -381,12 +381,13 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
 # ---------------------------------------------------------------- flow matching
 class LatentCache:
     """Scenes rendered and encoded once; every draw re-phrases its scenes with fresh words.
-    With ``masks`` it also keeps each latent's object cells (``object_cells``) for the weighted loss."""
+    For the object-weighted loss (``p.fm_object_weight`` > 0) it also keeps each latent's object cells
+    (``object_cells``)."""
 
-    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64, frames: int = None,
-                 masks: bool = False):
+    def __init__(self, vae, p: Preset, device, rng, n: int, batch: int = 64, frames: int = None):
         from .world import render, sample_scene
         self.scenes, lat, cells = [], [], []
+        masks = p.fm_object_weight > 0
         frames = frames or p.frames
         with torch.no_grad():
             for i in range(0, n, batch):
@@ -401,17 +402,13 @@ class LatentCache:
         self.lat = torch.cat(lat)
         self.cells = torch.cat(cells) if masks else None
 
-    def draw(self, rng, b, with_cells: bool = False):
-        """-> (latents [b, C, T, h, w], prompts), plus the object cells [b, 1, T, h, w] with ``with_cells``."""
+    def draw(self, rng, b):
+        """-> (latents [b, C, T, h, w], prompts, object cells [b, 1, T, h, w] or None when not kept)."""
         from .world import describe
         idx = rng.integers(0, len(self.scenes), size=b)
         sel = torch.from_numpy(idx).to(self.lat.device)
-        out = (self.lat[sel].float(), [describe(self.scenes[i], rng) for i in idx])
-        if with_cells:
-            if self.cells is None:
-                raise ValueError("this LatentCache was built without masks=True")
-            out += (self.cells[sel],)
-        return out
+        cells = self.cells[sel] if self.cells is not None else None
+        return self.lat[sel].float(), [describe(self.scenes[i], rng) for i in idx], cells
 
 
 def weighted_mse(v: torch.Tensor, target: torch.Tensor, cells: torch.Tensor = None, weight: float = 0.0):
@@ -426,20 +423,14 @@ def weighted_mse(v: torch.Tensor, target: torch.Tensor, cells: torch.Tensor = No
 def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None):
     """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch."""
     batch, frames = batch or p.dit_batch, frames or p.frames
-    weighted = p.fm_object_weight > 0
-    cells = None
     if cache is not None:
-        if weighted:
-            x0, prompts, cells = cache.draw(rng, batch, with_cells=True)
-        else:
-            x0, prompts = cache.draw(rng, batch)
+        x0, prompts, cells = cache.draw(rng, batch)
     else:
         x, prompts = make_batch(rng, batch, frames, p.size, device)
         with torch.no_grad():
             with _amp(device):
                 x0 = vae.encode(x).float()
-        if weighted:
-            cells = object_cells(x, x0.shape[2:])
+        cells = object_cells(x, x0.shape[2:]) if p.fm_object_weight > 0 else None
     prompts = [("" if rng.random() < drop else s) for s in prompts]
     ids = tok.batch(prompts).to(device)
     u = torch.rand(x0.shape[0], device=device)
@@ -686,8 +677,7 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     cache = None
     if "teacher" in stages or ("stage2" in stages and not p.stage2_cache):
         t_cache = time.time()
-        cache = (LatentCache(vae, p, device, rng, ddp.share(p.latent_cache), masks=p.fm_object_weight > 0)
-                 if p.latent_cache else None)
+        cache = LatentCache(vae, p, device, rng, ddp.share(p.latent_cache)) if p.latent_cache else None
         metrics["latent_cache"] = {"videos": p.latent_cache, "frames": p.frames,
                                    "seconds": round(time.time() - t_cache, 1)}
         if world > 1:
@@ -719,8 +709,7 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         def clip_cache(key, videos, frames):
             """This rank's share of ``videos`` clips of ``frames`` frames, encoding ~64x64 frames at a time."""
             t_cache = time.time()
-            c = LatentCache(vae, p, device, rng, ddp.share(videos), frames=frames, batch=max(1, 64 * 64 // frames),
-                            masks=p.fm_object_weight > 0)
+            c = LatentCache(vae, p, device, rng, ddp.share(videos), frames=frames, batch=max(1, 64 * 64 // frames))
             metrics[key] = {"videos": videos, "frames": frames, "seconds": round(time.time() - t_cache, 1)}
             if world > 1:
                 metrics[key]["per_rank"] = ddp.share(videos)

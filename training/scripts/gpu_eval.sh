@@ -24,10 +24,12 @@ ev() {  # gpu, name, command...
 GA=${GUIDANCE_A:-4}; GB=${GUIDANCE_B:-2.5}
 ev 0 eval-g$GA python3 -m rehyat.eval.run --checkpoint "$C" --out "$R/eval-g$GA.json" --guidance "$GA" ${EVAL_ARGS:-}
 ev 1 eval-g$GB python3 -m rehyat.eval.run --checkpoint "$C" --out "$R/eval-g$GB.json" --guidance "$GB" ${EVAL_ARGS:-}
+g=2
 for m in student teacher; do
-  ev $([ $m = student ] && echo 2 || echo 3) sweep-$m python3 -m rehyat.eval.sweep --checkpoint "$C" --model $m \
+  ev $g sweep-$m python3 -m rehyat.eval.sweep --checkpoint "$C" --model $m \
     --out "$R/sweep-$m.json" --seeds "${VAL_SEEDS:-2024,2025}" --guidance "${SWEEP_GUIDANCE:-1.5,2.5,4}" \
     --steps "${SWEEP_STEPS:-16}" ${SWEEP_ARGS:-}
+  g=$((g + 1))
 done
 wait
 cat "$R/eval-status.txt"

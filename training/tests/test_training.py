@@ -186,11 +186,14 @@ def test_sampler_sweep_scores_each_setting_and_area_drift_is_zero_on_rendered_tr
     res = json.load(open(tmp_path / "s.json"))
     assert [(r["steps"], r["guidance"]) for r in res["runs"]] == [(2, 1.0), (2, 4.0)]
     assert set(res["runs"][0]["held_out"]) >= {"color", "shape", "motion", "area_drift"}
+    from rehyat.eval.detect import Detector
+    from rehyat.eval.run import score_set
     prompts = ["a red circle moves right on a blue background", "a white square grows on a black background"]
     gt = render([parse_prompt(x) for x in prompts], 32)
+    det, cpu = Detector(size=128, calib=4), torch.device("cpu")
     # the translating circle keeps its area; the growing square is not counted
-    assert sweep.area_drift(gt, prompts, torch.device("cpu")) < 0.02
-    assert sweep.area_drift(gt[1:], prompts[1:], torch.device("cpu")) is None
+    assert score_set(det, gt, prompts, 8, cpu)["area_drift"] < 0.02
+    assert score_set(det, gt[1:], prompts[1:], 8, cpu)["area_drift"] is None
 
 
 def test_stage2_alone_continues_the_checkpoints_student(tmp_path):

@@ -7,7 +7,7 @@ For each model and length (1x, 4x, 16x the 2 s training length): colour, shape, 
 motion accuracy (per 2 s window, averaged), the diagnostic "direction" (objects asked to move
 left/right/up/down whose net travel goes that way, area ignored), motion accuracy per asked motion
 ("motion:still", "motion:orbit", ... over the videos that ask for it), the diagnostic "area_drift" (how much
-the area of objects that should keep their size changes per 2 s window, see detect.area_drift),
+the area of objects that should keep their size changes per 2 s window, see detect.score_video),
 background flicker, chunk-boundary discontinuity
 (frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
 same noise. The detector's ceiling is measured on the renderer's ground truth of the same prompts.
@@ -25,7 +25,7 @@ import torch
 
 from ..sampling import sample_parallel
 from ..world import describe, parse_prompt, render, sample_scene
-from .detect import Detector, area_drift, boundary_ratio, score_video
+from .detect import Detector, boundary_ratio, score_video
 
 STEPS, SHIFT, GUIDANCE = 16, 3.0, 4.0
 
@@ -111,7 +111,6 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     for k, v in acc.items():
         m = float(np.nanmean(v)) if any(not math.isnan(x) for x in v) else float("nan")
         res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct or k.startswith("motion:") else 1.0), 3)
-    res["area_drift"] = area_drift(frames, prompts, device)
     return res
 
 

@@ -6,7 +6,7 @@
 The release's sampler defaults (steps, shift, guidance in the manifest) were set once for
 rehyat-1. This measures what each setting does to colour, shape, motion and the diagnostics on
 the evaluation's fixed prompt sets (same prompts and noise as ``rehyat.eval.run``), with
-``area_drift`` (``rehyat.eval.detect.area_drift``, in every evaluation row): for objects asked not
+``area_drift`` (``rehyat.eval.detect.score_video``, in every evaluation row): for objects asked not
 to grow or shrink, the mean |log(area at the end / area at the start)| of each 2 s window (0 for the
 renderer's own translations; the motion accuracy calls an object "grow"/"shrink" once its area
 trend passes ~0.8% per frame, i.e. ~0.26 over a window).
@@ -17,7 +17,7 @@ import argparse
 import json
 import time
 
-from .detect import Detector, area_drift  # noqa: F401 - area_drift: this module's diagnostic, kept importable here
+from .detect import Detector
 from .run import base_latent_frames, checkpoint_preset_name, eval_device, generate, prompt_sets, score_set
 
 
@@ -36,7 +36,7 @@ def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48,
             for sname, prompts in sets.items():
                 fr = generate(model, vae, text, tok, prompts, lat, seed=555, device=device,
                               steps=steps, shift=shift, guidance=g)
-                r = score_set(det, fr, prompts, chunk_frames, device)  # area_drift included
+                r = score_set(det, fr, prompts, chunk_frames, device)
                 row[sname] = r
             res["runs"].append(row)
             log(f"[sweep] steps {steps} guidance {g}: {json.dumps(row)} t={time.time() - t0:.0f}s")
