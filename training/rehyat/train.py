@@ -6,10 +6,13 @@
 
 Stages (each bounded by a wall-clock budget in seconds, so one device call trains everything):
   vae      causal video autoencoder, L1 + MSE on rendered videos; then latent mean/std.
+  encoder  refit the VAE's encoder to its frozen decoder and latent statistics (a checkpoint
+           recovered from a release, rehyat.export.recover, has a decoder but no encoder).
   teacher  text encoder + full-softmax DiT, flow matching, 10% prompt dropout for CFG.
   stage1   per-block attention distillation: teacher sampling trajectories -> cached per-layer
            (q, k, v, softmax output); fit ONLY phi_q, phi_k of each converted block, L1.
-  stage2   whole student DiT, flow matching (text encoder and VAE frozen).
+  stage2   whole student DiT, flow matching (text encoder and VAE frozen); optionally plus the
+           teacher's velocity on the clip's first 2 s as a second target (--stage2-distill).
 Writes DIR/checkpoint.pt (fp16 weights + configs + tokenizer) and DIR/metrics.json.
 
 Data-parallel (one process per GPU; see rehyat/ddp.py and training/README.md):
@@ -54,9 +57,10 @@ class Preset:
     vae_batch: int = 16
     dit_batch: int = 64
     budgets: Dict[str, float] = field(default_factory=lambda: {
-        "vae": 95, "teacher": 230, "stage1": 25, "stage2": 80, "sweep": 4})
+        "vae": 95, "encoder": 60, "teacher": 230, "stage1": 25, "stage2": 80, "sweep": 4})
     max_steps: Dict[str, int] = field(default_factory=lambda: {
-        "vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 1500, "sweep": 10 ** 9})
+        "vae": 10 ** 9, "encoder": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 1500,
+        "sweep": 10 ** 9})
     latent_cache: int = 12288      # videos rendered + encoded once for teacher / stage 2
     teacher_lr: float = 8e-4
     # (Tc, To) pairs whose stage-1 distillation error is measured to pick the default
@@ -90,6 +94,10 @@ class Preset:
     # 8x8 pixels a cell encodes differs from the background) weigh 1 + this, the others 1, the loss
     # normalised by the mean weight. Objects cover ~9% of the cells: at 4 they carry ~1/3 of the loss
     fm_object_weight: float = 0.0
+    # stage 2: weight of a second target, the teacher's velocity, on each short clip's first
+    # teacher-length latent frames (the teacher's training clip; the chunk-causal student's output
+    # there does not depend on the rest of the clip), same x_t, t and prompt (0: flow matching only)
+    stage2_distill: float = 0.0
 
 
 def lr_mult(p: Preset) -> float:
@@ -104,9 +112,10 @@ def preset(name: str) -> Preset:
         # stage 2 on 4 s clips (16 latent frames = 8 chunks)
         return Preset(dit_batch=128, latent_cache=49152, ema=0.999, compile=True,
                       stage2_frames=64, stage2_batch=64, stage2_cache=8192,
-                      budgets={"vae": 150, "teacher": 840, "stage1": 60, "stage2": 300, "sweep": 12},
-                      max_steps={"vae": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9, "stage2": 10 ** 9,
-                                 "sweep": 10 ** 9})
+                      budgets={"vae": 150, "encoder": 150, "teacher": 840, "stage1": 60, "stage2": 300,
+                               "sweep": 12},
+                      max_steps={"vae": 10 ** 9, "encoder": 10 ** 9, "teacher": 10 ** 9, "stage1": 10 ** 9,
+                                 "stage2": 10 ** 9, "sweep": 10 ** 9})
     if name == "long3":
         # the rehyat-3 experiment: `long` plus the VAE's gradient-difference loss and RoPE base 100
         # (training/experiments/rehyat-3/README.md)
@@ -129,8 +138,8 @@ def preset(name: str) -> Preset:
                       dit=DiTConfig(latent_channels=4, latent_height=4, latent_width=4, dim=32, layers=2,
                                     heads=2, text_dim=16, feature_dim=8, feature_hidden=8, rope_theta=100.0),
                       vae_batch=2, dit_batch=2, stage1_prompts=2, stage1_steps=2, latent_cache=4,
-                      budgets={"vae": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
-                      max_steps={"vae": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
+                      budgets={"vae": 1e9, "encoder": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
+                      max_steps={"vae": 1, "encoder": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
                       sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2,
                       vae_grad_loss=1.0)
     raise ValueError(f"unknown preset {name!r} (full|long|long3|long4|tiny)")
@@ -378,6 +387,63 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
     return m
 
 
+class EncoderNet(torch.nn.Module):
+    """The encoder refit's forward: encode, then the frozen decoder -> (video, raw latent)."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x):
+        z = self.vae.encoder(x)
+        y, _ = self.vae.decoder(z)
+        return y, z
+
+
+def refit_encoder(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
+    """Train only the encoder, through the frozen decoder, with the VAE's own loss (``vae_loss``,
+    the preset's gradient terms). The latent statistics stay the checkpoint's: the decoder and every
+    DiT were trained on latents normalised by them. A release holds the decoder but not the encoder
+    (rehyat.export.recover); the decoder fixes the latent space, so an encoder that inverts it gives
+    the latents the teacher and the student learned. Reported: reconstruction PSNR, and the
+    normalised latents' per-channel mean and standard deviation (about 0 and 1 when the refit found
+    the latent space the statistics were measured on)."""
+    for prm in vae.decoder.parameters():
+        prm.requires_grad_(False)
+    vae.decoder.eval()
+    vae.encoder.train()
+    lr = 1e-3 * lr_mult(p)
+    opt = torch.optim.AdamW(vae.encoder.parameters(), lr=lr, weight_decay=0.0)
+    fwd = Forward(EncoderNet(vae), False, log)
+
+    def step(_):
+        x, _ = make_batch(rng, p.vae_batch, p.frames, p.size, device)
+        with _amp(device):
+            y, z = fwd(x)
+        return vae_loss(y.float(), x, z, p.vae_grad_loss)
+
+    m = _loop("encoder", p, step, opt, lr, log, fwd=fwd)
+    vae.eval()
+    for prm in vae.decoder.parameters():
+        prm.requires_grad_(True)
+    with torch.no_grad():
+        zs, err = [], []
+        for _ in range(4):
+            x, _ = make_batch(rng, p.vae_batch, p.frames, p.size, device)
+            z = vae.encode(x).float()
+            zs.append(z)
+            y, _ = vae.decode(z)
+            err.append(F.mse_loss(((y.float().clamp(-1, 1) + 1) / 2), (x + 1) / 2).item())
+        z = torch.cat(zs)
+        mean, std = z.mean(dim=(0, 2, 3, 4)), z.std(dim=(0, 2, 3, 4))
+    m["recon_psnr_db"] = round(10 * math.log10(1.0 / max(1e-10, sum(err) / len(err))), 2)
+    m["latent_mean_abs_max"] = round(float(mean.abs().max()), 4)
+    m["latent_std_range"] = [round(float(std.min()), 4), round(float(std.max()), 4)]
+    log(f"[encoder] recon PSNR {m['recon_psnr_db']} dB; normalised latents: |mean| <= {m['latent_mean_abs_max']}, "
+        f"std {m['latent_std_range']}")
+    return m
+
+
 # ---------------------------------------------------------------- flow matching
 class LatentCache:
     """Scenes rendered and encoded once; every draw re-phrases its scenes with fresh words.
@@ -420,8 +486,37 @@ def weighted_mse(v: torch.Tensor, target: torch.Tensor, cells: torch.Tensor = No
     return ((v - target) ** 2 * w).mean() / w.mean()
 
 
-def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None):
-    """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch."""
+class Distill:
+    """Stage 2's second target: ``weight`` x the object-weighted MSE between the student's velocity
+    on a clip's first ``frames`` latent frames and the teacher's on those frames alone (same x_t, t,
+    prompt; the teacher sees its training length). Keeps running means of both terms for the metrics."""
+
+    def __init__(self, teacher: DiT, text, weight: float, frames: int, tc: int):
+        if frames < tc or frames % tc:
+            raise ValueError(f"distillation frames {frames} must be whole chunks of {tc} latent frames")
+        self.teacher, self.text, self.weight, self.frames = teacher, text, weight, frames
+        self.sums = {"fm": 0.0, "distill": 0.0, "n": 0}
+
+    @torch.no_grad()
+    def target(self, xt, t, ids, device):
+        with _amp(device):
+            return self.teacher(xt[:, :, :self.frames], t, self.text(ids)).float()
+
+    def record(self, fm, kd):
+        self.sums["fm"] += float(fm.detach())
+        self.sums["distill"] += float(kd.detach())
+        self.sums["n"] += 1
+
+    def metrics(self) -> dict:
+        n = max(1, self.sums["n"])
+        return {"weight": self.weight, "latent_frames": self.frames, "measured_steps": self.sums["n"],
+                "mean_fm_loss": round(self.sums["fm"] / n, 5), "mean_distill_loss": round(self.sums["distill"] / n, 5)}
+
+
+def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None,
+             distill: "Distill" = None, measure: bool = False):
+    """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch; with
+    ``distill``, plus its weighted teacher term (both recorded when ``measure``)."""
     batch, frames = batch or p.dit_batch, frames or p.frames
     if cache is not None:
         x0, prompts, cells = cache.draw(rng, batch)
@@ -439,7 +534,15 @@ def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=
     xt = (1 - t.view(-1, 1, 1, 1, 1)) * x0 + t.view(-1, 1, 1, 1, 1) * eps
     with _amp(device):
         v = net(xt, t, ids)
-    return weighted_mse(v.float(), eps - x0, cells, p.fm_object_weight)
+    loss = weighted_mse(v.float(), eps - x0, cells, p.fm_object_weight)
+    if distill is None:
+        return loss
+    f = distill.frames
+    kd = weighted_mse(v[:, :, :f].float(), distill.target(xt, t, ids, device),
+                      cells[:, :, :f] if cells is not None else None, p.fm_object_weight)
+    if measure:
+        distill.record(loss, kd)
+    return loss + distill.weight * kd
 
 
 def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, rng, log=print, cache=None) -> dict:
@@ -542,9 +645,11 @@ def stage2_long_batch(p: Preset) -> int:
 
 
 def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print, cache=None,
-                    long_cache=None) -> dict:
+                    long_cache=None, teacher: DiT = None) -> dict:
     """Whole-student flow matching on stage2_frames-frame clips; with ``long_cache`` (clips of
-    stage2_long_frames) every odd step takes a long batch instead, same tokens per step."""
+    stage2_long_frames) every odd step takes a long batch instead, same tokens per step. With
+    ``p.stage2_distill`` > 0 (needs ``teacher``) the short steps add the teacher's velocity on the
+    clip's first teacher-length latent frames as a second target (``Distill``)."""
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
@@ -553,14 +658,22 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     fwd = Forward(FlowNet(student, text), p.compile, log)
     ema = EMA(student, p.ema) if p.ema > 0 else None
     lb = stage2_long_batch(p)
+    kd = None
+    if p.stage2_distill > 0:
+        if teacher is None:
+            raise ValueError("stage2_distill needs the teacher")
+        kd = Distill(teacher.eval(), text, p.stage2_distill, min(p.frames, p.stage2_frames) // 4, student.cfg.tc)
 
     def step(i):
         if long_cache is not None and i % 2 == 1:
             return _fm_loss(fwd, vae, tok, p, device, rng, cache=long_cache, batch=lb, frames=p.stage2_long_frames)
-        return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames)
+        return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames,
+                        distill=kd, measure=kd is not None and i % 50 == 0)
 
     m = _loop("stage2", p, step, opt, lr, log, ema=ema, fwd=fwd)
     m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch, "fm_object_weight": p.fm_object_weight})
+    if kd is not None:
+        m["distill"] = kd.metrics()
     if long_cache is not None:
         m.update({"long_clip_frames": p.stage2_long_frames, "long_batch": lb, "long_every": 2})
     student.eval()
@@ -570,15 +683,24 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
 
 
 # ---------------------------------------------------------------- checkpoint
-def save_checkpoint(path, p: Preset, tok, vae, text, teacher, student, metrics):
+ENCODER_STATES = ("trained", "missing", "refit")
+
+
+def save_checkpoint(path, p: Preset, tok, vae, text, teacher, student, metrics, vae_encoder: str = None):
     """fp16 weights + configs + tokenizer. ``student`` may be None (a teacher-only checkpoint,
-    written between device calls and resumed with ``--resume``)."""
+    written between device calls and resumed with ``--resume``). ``vae_encoder``: "trained" with
+    its decoder, "missing" (random: a checkpoint recovered from a release) or "refit" (``refit_encoder``);
+    default: ``vae.encoder_state`` (set by load_checkpoint), else "trained"."""
+    vae_encoder = vae_encoder or getattr(vae, "encoder_state", "trained")
+    if vae_encoder not in ENCODER_STATES:
+        raise ValueError(f"vae_encoder must be one of {ENCODER_STATES}, got {vae_encoder!r}")
     half = lambda m: {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu() for k, v in m.state_dict().items()}
     torch.save({"format": 1, "preset": {"size": p.size, "frames": p.frames},
                 "vae_cfg": p.vae.to_dict(), "text_cfg": p.text.to_dict(),
                 "teacher_cfg": teacher.cfg.to_dict(), "student_cfg": student.cfg.to_dict() if student else None,
                 "tokenizer": tok.to_json(), "vae": half(vae), "text": half(text),
-                "teacher": half(teacher), "student": half(student) if student else None, "metrics": metrics}, path)
+                "teacher": half(teacher), "student": half(student) if student else None, "metrics": metrics,
+                "vae_encoder": vae_encoder}, path)
 
 
 def load_checkpoint(path, device="cpu"):
@@ -602,6 +724,7 @@ def load_checkpoint(path, device="cpu"):
             continue
         m.load_state_dict({n: v.float() if v.is_floating_point() else v for n, v in ck[k].items()})
         m.to(device).eval()
+    vae.encoder_state = ck.get("vae_encoder", "trained")  # older checkpoints: trained with the decoder
     return ck, tok, vae, text, teacher, student
 
 
@@ -613,7 +736,11 @@ def _continued(prev: dict, r: dict) -> dict:
             "segments": segs}
 
 
-STAGES = ("vae", "teacher", "sweep", "stage1", "stage2")
+STAGES = ("vae", "encoder", "teacher", "sweep", "stage1", "stage2")
+
+
+class EncoderMissing(ValueError):
+    """A stage would encode videos with a checkpoint's missing (random) VAE encoder."""
 
 
 def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=None, stages=STAGES,
@@ -671,6 +798,17 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         metrics["vae"] = train_vae(vae, p, device, rng, log)
         if world > 1:
             metrics["vae"]["rank_checksums"] = ddp.rank_checksums(vae)
+        vae.encoder_state = "trained"
+    if "encoder" in stages:
+        if "vae" in stages:
+            raise ValueError("the encoder stage refits a resumed checkpoint's encoder: not with the vae stage")
+        metrics["vae_encoder_refit"] = refit_encoder(vae, p, device, rng, log)
+        if world > 1:
+            metrics["vae_encoder_refit"]["rank_checksums"] = ddp.rank_checksums(vae)
+        vae.encoder_state = "refit"
+    if getattr(vae, "encoder_state", "trained") == "missing" and any(x in stages for x in ("teacher", "stage2")):
+        raise EncoderMissing("this checkpoint has no VAE encoder (recovered from a release): the teacher and "
+                             "stage 2 encode videos, so run the encoder stage first (--stages encoder,...)")
     for prm in vae.parameters():
         prm.requires_grad_(False)
     vae.eval()
@@ -749,7 +887,7 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         ddp.broadcast_module(student)  # rank 0's distilled feature maps everywhere
         stage1_student = copy.deepcopy(student) if main and not continued else None
         if "stage2" in stages:
-            r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long)
+            r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher)
             if continued and metrics.get("stage2"):
                 r = _continued(metrics["stage2"], r)
             metrics["stage2"] = r
@@ -798,6 +936,9 @@ def main(argv=None):
     ap.add_argument("--fm-object-weight", type=float, default=None, metavar="W",
                     help="override the preset's object weight of the flow-matching loss (0 = plain MSE; "
                          "the ablation of long4 is --preset long4 --fm-object-weight 0)")
+    ap.add_argument("--stage2-distill", type=float, default=None, metavar="W",
+                    help="stage 2 adds W x the teacher's velocity on each short clip's first 2 s as a second "
+                         "target (default: the preset's, 0 = flow matching only)")
     ap.add_argument("--lr-scale", type=float, default=0.0,
                     help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
@@ -832,6 +973,10 @@ def _main(a):
         if not a.fm_object_weight >= 0:
             raise SystemExit(f"--fm-object-weight: expected a weight >= 0, got {a.fm_object_weight}")
         p.fm_object_weight = a.fm_object_weight
+    if a.stage2_distill is not None:
+        if not a.stage2_distill >= 0:
+            raise SystemExit(f"--stage2-distill: expected a weight >= 0, got {a.stage2_distill}")
+        p.stage2_distill = a.stage2_distill
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")
