@@ -737,13 +737,14 @@ def _continued(prev: dict, r: dict) -> dict:
 
 
 STAGES = ("vae", "encoder", "teacher", "sweep", "stage1", "stage2")
+RECIPE = ("vae", "teacher", "sweep", "stage1", "stage2")  # the default: everything but the encoder refit
 
 
 class EncoderMissing(ValueError):
     """A stage would encode videos with a checkpoint's missing (random) VAE encoder."""
 
 
-def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=None, stages=STAGES,
+def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=None, stages=RECIPE,
             resume: str = None) -> dict:
     """Run ``stages`` in order. With ``resume`` (a checkpoint of an earlier call), its VAE, text
     encoder and teacher are loaded and training continues from them: a long recipe can be split
@@ -829,6 +830,8 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             r = _continued(prev, r)
         metrics["teacher"] = r
     student = stage1_student = None
+    if resumed_student is not None and set(stages) <= {"encoder"}:
+        student = resumed_student  # an encoder refit keeps the checkpoint's student for a later stage 2
     if any(x in stages for x in ("sweep", "stage1", "stage2")):
         teacher.eval()
         text.eval()
@@ -919,7 +922,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget-scale", type=float, default=1.0)
     ap.add_argument("--compile", type=int, default=None, help="1/0: override the preset's torch.compile")
-    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES))
+    ap.add_argument("--stages", default=",".join(RECIPE), help="comma-separated subset of " + ",".join(STAGES))
     ap.add_argument("--resume", default=None, help="checkpoint of an earlier call to continue from")
     ap.add_argument("--budget", action="append", default=[], metavar="STAGE=SECONDS",
                     help="override one stage's wall-clock budget (after --budget-scale)")

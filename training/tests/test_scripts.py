@@ -56,3 +56,46 @@ def test_gpu_release_trains_one_data_parallel_student_then_evaluates_it_over_eve
         names = {os.path.basename(n) for n in t.getnames()}
     assert {"eval-g4.json", "eval-g2.5.json", "sweep-student.json", "sweep-teacher.json", "metrics.json",
             "eval-status.txt", "pipeline.log"} <= names
+
+
+def test_gpu_refit_variants_refits_the_encoder_evaluates_the_release_and_continues_each_variant(tmp_path):
+    from rehyat.export.onnx_export import export_all
+    from rehyat.export.parity import write_fixtures
+    from rehyat.export.recover import main as recover_main
+    train.run_all(train.preset("tiny"), str(tmp_path / "a"), torch.device("cpu"), seed=0, log=lambda s: None)
+    _, tok, vae, text, teacher, student = train.load_checkpoint(str(tmp_path / "a" / "checkpoint.pt"))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # one training step leaves equal-valued weights, which the exporter merges
+        for m in (vae, text, teacher, student):
+            for t in m.parameters():
+                t.add_(torch.randn(t.shape, generator=g) * 0.05)
+    rel = str(tmp_path / "release")
+    export_all(rel, tok, vae, text, teacher, student)
+    write_fixtures(os.path.join(rel, "parity"), tok, vae, text, teacher, student)
+    recover_main(["--model", rel, "--preset", "tiny", "--out", str(tmp_path / "rec.pt")])
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+           "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "run"),
+           "CK": str(tmp_path / "rec.pt"), "PRESET": "tiny", "VARIANTS": "fm=0 kd=0.5", "STAGE2_LONG": "32:2",
+           "EVAL_ARGS": "--n 2 --n-long 1 --lengths 1"}
+    script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
+    for verb in (["start"], ["poll", "500"]):
+        r = subprocess.run(["bash", script, *verb], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "DONE: 0" in r.stdout, r.stdout[-3000:]
+    assert sorted(os.listdir(tmp_path / "out")) == ["results.tgz", "v0-checkpoint.pt", "v1-checkpoint.pt"]
+    run = tmp_path / "run"
+    assert json.load(open(run / "enc" / "metrics.json"))["vae_encoder_refit"]["steps"] == 1
+    base = json.load(open(run / "base" / "eval-g4.json"))
+    assert base["settings"]["vae_encoder"] == "missing" and "teacher" in base and "student_stage2" in base
+    for i, w in ((0, 0.0), (1, 0.5)):
+        ck = torch.load(run / f"v{i}" / "checkpoint.pt", map_location="cpu")
+        assert ck["vae_encoder"] == "refit"
+        m = ck["metrics"]
+        assert "recovered" in m and m["stage2"]["long_clip_frames"] == 32
+        assert (m["stage2"].get("distill") or {}).get("weight", 0.0) == w
+        e = json.load(open(run / f"v{i}" / "eval-g4.json"))
+        assert e["settings"]["vae_encoder"] == "refit" and "psnr_vs_teacher_db" in e["student_stage2"]["held_out"]["1x"]
+    with tarfile.open(tmp_path / "out" / "results.tgz") as t:
+        names = set(t.getnames())
+    assert {"./base/eval-g4.json", "./v0/eval-g4.json", "./v1/eval-g4.json", "./enc/train.log",
+            "./v1/variant.txt", "./pipeline.log"} <= names

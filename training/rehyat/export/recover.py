@@ -15,6 +15,10 @@ initializer against a fresh export of the same configuration.) How:
 3. load the released values into the models and rerun the release's parity fixtures in PyTorch
    (<= 1e-4, as the ONNX parity test does): a wrong mapping cannot pass.
 
+Limits: the torch that exported the release must run this (here Debian's 1.13, as for every release
+so far); where the exporter merged equal-valued weights into one initializer, only tensors that kept
+their own names are handled, so a release of untrained (zero- or one-valued) weights may be refused.
+
 The release stores no VAE encoder: the checkpoint's encoder is random and marked missing
 (``vae_encoder: "missing"``); ``rehyat.train --stages encoder`` refits it to the released, frozen
 decoder before anything encodes videos. Released weights are fp16, like every checkpoint's.
@@ -73,6 +77,17 @@ def _scramble(models, seed: int = 7):
                 t.copy_((torch.rand(t.shape, generator=g) * 2 + 0.5).half().float())
 
 
+def _ties(model: onnx.ModelProto) -> Dict[str, str]:
+    """Tensors the exporter merged because their values were equal (one initializer, then an Identity
+    node under the other tensor's name): {tensor: the tensor whose initializer it shares}, names as in
+    the module (the graph wrapper's first name component dropped)."""
+    inits = {i.name for i in model.graph.initializer}
+    named = {n.output[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in inits}
+    strip = lambda n: n.split(".", 1)[1] if "." in n else n
+    return {strip(n.output[0]): strip(n.input[0]) for n in model.graph.node
+            if n.op_type == "Identity" and (n.input[0] in inits or n.input[0] in named) and "." in n.output[0]}
+
+
 def _arrays(model: onnx.ModelProto) -> List[Tuple[str, np.ndarray]]:
     return [(i.name, numpy_helper.to_array(i)) for i in model.graph.initializer]
 
@@ -92,7 +107,8 @@ def _match(fresh: onnx.ModelProto, released: onnx.ModelProto, module, graph: str
     if _structure(fresh) != _structure(released):
         raise RecoverError(f"{graph}: the released graph's nodes differ from a fresh export of the preset "
                            f"({len(released.graph.node)} vs {len(fresh.graph.node)} nodes): another "
-                           "configuration, or another torch exported it")
+                           "configuration, another torch exported it, or equal-valued weights (an untrained "
+                           "model) were merged by the exporter")
     fa, ra = _arrays(fresh), _arrays(released)
     if [a.shape for _, a in fa] != [a.shape for _, a in ra]:
         raise RecoverError(f"{graph}: initializer shapes differ from a fresh export of the preset")
@@ -177,14 +193,24 @@ def recover(model_dir: str, preset_name: str = "long4", log=print):
     p, tok, vae, text, teacher, student = _build(preset_name, os.path.join(model_dir, "vocab.json"))
     models = {"text_encoder": text, "vae_decoder": vae, "teacher_dit": teacher, "dit_step": student}
     _scramble(models.values())
+    released = {g: onnx.load(os.path.join(model_dir, g + ".onnx")) for g in GRAPHS}
+    ties = {g: _ties(released[g]) for g in GRAPHS}
+    with torch.no_grad():  # equal released tensors: equal fresh ones, so the exporter merges them alike
+        for g, tied in ties.items():
+            tensors = _tensors(models[g])
+            for dst, src in tied.items():
+                if dst in tensors and src in tensors:
+                    tensors[dst].copy_(tensors[src])
     with tempfile.TemporaryDirectory() as tmp:
         fresh = _export_fresh(tok, vae, text, teacher, student, tmp)
     report = {"model_dir": os.path.abspath(model_dir), "preset": preset_name, "tensors": {}}
     for g in GRAPHS:
-        released = onnx.load(os.path.join(model_dir, g + ".onnx"))
         module = models[g]
-        found = _match(fresh[g], released, module, g)
+        found = _match(fresh[g], released[g], module, g)
         tensors = _tensors(module)
+        for dst, src in ties[g].items():
+            if src in found and dst in tensors:
+                found[dst] = found[src]
         missing = sorted(n for n in tensors if n not in found and not (g == "vae_decoder" and n.startswith("encoder.")))
         if missing:
             raise RecoverError(f"{g}: no released initializer for {', '.join(missing[:6])}"

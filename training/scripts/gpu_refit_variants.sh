@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# More stage 2 for a RELEASED model whose checkpoint is gone, as ONE background job on a GPU machine
+# (training runs on across device calls, each <= 10 min). CK is a checkpoint recovered from the release
+# here (python3 -m rehyat.export.recover, with the torch that exported it), carried to the machine:
+#   1. GPU 0 refits the VAE encoder to the released decoder (rehyat.train --stages encoder) while GPU 1
+#      (GPU 0 on a one-GPU machine, after the refit) evaluates the release as it is: base/eval-g4.json,
+#      the baseline of the variants, from the same evaluation code and machine;
+#   2. one continued student per VARIANTS entry, each on its own GPU (round robin), all at once:
+#      stage 2 from the release's student for STAGE2_S seconds, then rehyat.eval.run at guidance 4.
+# Into $RUN_DIR (default /tmp/rehyat-refit): enc/, base/, v0/, v1/, ... (checkpoint.pt, metrics.json,
+# train.log, eval-g4.json, variant.txt); pipeline.log; DONE (exit status) when finished.
+#   start (first call):  CK=training/runs/rec/checkpoint.pt bash training/scripts/gpu_refit_variants.sh start
+#   every call:          bash training/scripts/gpu_refit_variants.sh poll SECONDS   (waits <= SECONDS or until
+#                        DONE, then copies into $OUT the variants' checkpoints and results.tgz)
+# Env: PRESET (long4: the release's preset); ENCODER_S (150), STAGE2_S (600): seconds of training;
+# VARIANTS: space-separated NAME=DISTILL ("fm=0 kd=1": stage 2 with flow matching only, or plus the
+# teacher's velocity on each short clip's first 2 s at that weight, rehyat.train --stage2-distill);
+# STAGE2_LONG (512:2048, rehyat.train --stage2-long); LR_SCALE (1); EVAL_ARGS (extra rehyat.eval.run flags;
+# the variants' teacher is the release's, so they sample it at 1x only unless EVAL_ARGS says otherwise).
+# A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+R=${RUN_DIR:-/tmp/rehyat-refit}
+NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+[ "${NGPU:-0}" -ge 1 ] 2>/dev/null || NGPU=1
+
+job() {
+  set -u
+  local preset=${PRESET:-long4} t0 rc i=0 name w pids=() base_gpu
+  t0=$(date +%s)
+  export PYTHONUNBUFFERED=1
+  base_gpu=$(( 1 % NGPU ))
+  evaluate() {  # gpu, checkpoint, out json, log, extra flags...
+    local g=$1 c=$2 o=$3 l=$4; shift 4
+    (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.eval.run --checkpoint "$c" --out "$o" --guidance 4 \
+       "$@" ${EVAL_ARGS:-}) > "$l" 2>&1
+  }
+  if [ "$NGPU" -gt 1 ]; then
+    evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & local base_pid=$!
+  fi
+  (cd training && CUDA_VISIBLE_DEVICES=0 python3 -m rehyat.train --preset "$preset" --seed 11 --resume "$CK" \
+     --stages encoder --budget encoder="${ENCODER_S:-150}" --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?
+  [ $rc -eq 0 ] && [ -f "$R/enc/checkpoint.pt" ] || { echo "[refit] encoder refit failed (exit $rc)"; return 1; }
+  echo "[refit] encoder refit done after $(( $(date +%s) - t0 )) s: $(grep '^\[encoder\] recon' "$R/enc/train.log")"
+  if [ "$NGPU" -gt 1 ]; then wait "$base_pid"; else evaluate 0 "$CK" "$R/base/eval-g4.json" "$R/base/eval.log"; fi
+  echo "[refit] baseline evaluation exit $? after $(( $(date +%s) - t0 )) s; variants: ${VARIANTS:-fm=0 kd=1}"
+  for v in ${VARIANTS:-fm=0 kd=1}; do
+    name=${v%%=*}; w=${v#*=}
+    mkdir -p "$R/v$i"; echo "$name stage2-distill=$w" > "$R/v$i/variant.txt"
+    (
+      g=$(( i % NGPU ))
+      (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.train --preset "$preset" --seed $((21 + i)) \
+         --resume "$R/enc/checkpoint.pt" --stages stage2 --budget stage2="${STAGE2_S:-600}" --compile 0 \
+         --stage2-long "${STAGE2_LONG:-512:2048}" --stage2-distill "$w" --lr-scale "${LR_SCALE:-1}" \
+         --out "$R/v$i") > "$R/v$i/train.log" 2>&1 || exit $?
+      evaluate $g "$R/v$i/checkpoint.pt" "$R/v$i/eval-g4.json" "$R/v$i/eval.log" --teacher-lengths 1
+    ) &
+    pids+=($!); i=$((i + 1))
+  done
+  rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  echo "[refit] all done after $(( $(date +%s) - t0 )) s (last failure exit: $rc)"
+  return $rc
+}
+
+case "${1:?start or poll}" in
+  start)
+    CK=${CK:?CK must name the recovered checkpoint}
+    case "$CK" in /*) ;; *) CK=$PWD/$CK ;; esac   # relative paths are from the repo root
+    [ -f "$CK" ] || { echo "no checkpoint at $CK"; exit 1; }
+    [ -f "$R/started" ] && { echo "already started"; exit 0; }
+    mkdir -p "$R/enc" "$R/base"
+    date +%s > "$R/started"
+    export -f job; export R NGPU CK
+    setsid nohup bash -c 'job; echo $? > "$R/DONE"' > "$R/pipeline.log" 2>&1 < /dev/null &
+    echo "started: $R ($NGPU GPU(s))" ;;
+  poll)
+    end=$(( $(date +%s) + ${2:-540} ))
+    while [ ! -f "$R/DONE" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 5; done
+    O=${OUT:-/tmp/out}; mkdir -p "$O"
+    n=0
+    for d in "$R"/v*/; do
+      [ -f "$d/checkpoint.pt" ] && [ $n -lt 6 ] && { cp "$d/checkpoint.pt" "$O/$(basename "$d")-checkpoint.pt"; n=$((n + 1)); }
+    done
+    (cd "$R" && find . -name '*.json' -o -name '*.log' -o -name '*.txt' | tar czf "$O/results.tgz" -T -)
+    echo "elapsed $(( $(date +%s) - $(cat "$R/started") )) s; DONE: $(cat "$R/DONE" 2>/dev/null || echo no)"
+    nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
+    grep -E "^\[|Error|error" "$R/pipeline.log" | tail -n 12
+    for f in "$R"/enc/train.log "$R"/base/eval.log "$R"/v*/train.log "$R"/v*/eval.log; do
+      [ -f "$f" ] && { echo "== ${f#$R/}"; grep -E "^\[|Error" "$f" | tail -n 6 | cut -c1-400; }
+    done ;;
+esac
