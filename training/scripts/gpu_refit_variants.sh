@@ -3,7 +3,7 @@
 # (training runs on across device calls, each <= 10 min). CK is a checkpoint recovered from the release
 # here (python3 -m rehyat.export.recover, with the torch that exported it), carried to the machine:
 #   1. GPU 0 refits the VAE encoder to the released decoder (rehyat.train --stages encoder) while GPU 1
-#      (GPU 0 on a one-GPU machine, after the refit) evaluates the release as it is: base/eval-g4.json,
+#      (GPU 0 too on a one-GPU machine) evaluates the release as it is: base/eval-g4.json,
 #      the baseline of the variants, from the same evaluation code and machine;
 #   2. one continued student per VARIANTS entry, each on its own GPU (round robin), all at once:
 #      stage 2 from the release's student for STAGE2_S seconds, then rehyat.eval.run at guidance 4.
@@ -35,14 +35,14 @@ job() {
     (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.eval.run --checkpoint "$c" --out "$o" --guidance 4 \
        "$@" ${EVAL_ARGS:-}) > "$l" 2>&1
   }
-  if [ "$NGPU" -gt 1 ]; then
-    evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & local base_pid=$!
-  fi
+  # the baseline evaluation runs beside the refit, on GPU 1 or, on a one-GPU machine, on the same GPU
+  # (these models leave most of an H100 idle)
+  evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & local base_pid=$!
   (cd training && CUDA_VISIBLE_DEVICES=0 python3 -m rehyat.train --preset "$preset" --seed 11 --resume "$CK" \
      --stages encoder --budget encoder="${ENCODER_S:-150}" --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?
   [ $rc -eq 0 ] && [ -f "$R/enc/checkpoint.pt" ] || { echo "[refit] encoder refit failed (exit $rc)"; return 1; }
   echo "[refit] encoder refit done after $(( $(date +%s) - t0 )) s: $(grep '^\[encoder\] recon' "$R/enc/train.log")"
-  if [ "$NGPU" -gt 1 ]; then wait "$base_pid"; else evaluate 0 "$CK" "$R/base/eval-g4.json" "$R/base/eval.log"; fi
+  wait "$base_pid"
   echo "[refit] baseline evaluation exit $? after $(( $(date +%s) - t0 )) s; variants: ${VARIANTS:-fm=0 kd=1}"
   for v in ${VARIANTS:-fm=0 kd=1}; do
     name=${v%%=*}; w=${v#*=}
