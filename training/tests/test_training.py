@@ -123,6 +123,7 @@ def test_direction_diagnostic_counts_travel_that_motion_accuracy_calls_grow():
         sc = Scene("blue", [ObjectSpec("red", "square", m, "normal", "medium", 64.0, 64.0, 0.0)])
         r = score_video(det, render([sc], 32, size=128)[0], sc)
         assert r["motion"] == 1.0 and r["direction"] == 1.0, (m, r)
+        assert r["motion_confusion"] == {m: {m: 1}}, (m, r["motion_confusion"])
     # a red square that travels right while it grows 2 px a frame (a generated-looking drift)
     fr = torch.zeros(32, 128, 128, 3)
     fr[..., 2] = 1.0  # blue background
@@ -132,6 +133,7 @@ def test_direction_diagnostic_counts_travel_that_motion_accuracy_calls_grow():
     sc = Scene("blue", [ObjectSpec("red", "square", "right", "normal", "medium", 30.0, 64.0, 0.0)])
     r = score_video(det, fr, sc)
     assert r["motion"] == 0.0 and r["direction"] == 1.0, r
+    assert r["motion_confusion"] == {"right": {"grow": 1}}, r["motion_confusion"]  # the failure is named
     # no translation asked: the diagnostic has nothing to say
     still = Scene("blue", [ObjectSpec("red", "square", "still", "normal", "medium", 64.0, 64.0, 0.0)])
     assert math.isnan(score_video(det, render([still], 32, size=128)[0], still)["direction"])
@@ -194,6 +196,11 @@ def test_sampler_sweep_scores_each_setting_and_area_drift_is_zero_on_rendered_tr
     # the translating circle keeps its area; the growing square is not counted
     assert score_set(det, gt, prompts, 8, cpu)["area_drift"] < 0.02
     assert score_set(det, gt[1:], prompts[1:], 8, cpu)["area_drift"] is None
+    # the verdicts are summed over the set's videos, per asked motion
+    both = score_set(det, torch.cat([gt, gt]), prompts * 2, 8, cpu)["motion_confusion"]
+    assert both == {"grow": {"grow": 2}, "right": {"right": 2}}, both
+    assert set(res["runs"][0]["held_out"]["motion_confusion"]) <= {"left", "right", "up", "down", "bounce",
+                                                                   "orbit", "grow", "shrink", "still"}
 
 
 def test_stage2_alone_continues_the_checkpoints_student(tmp_path):

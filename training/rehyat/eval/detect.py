@@ -147,7 +147,9 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     """frames [F, H, W, 3] in [0,1]; scene = parsed prompt. Returns accuracies in [0,1] and flicker, plus
     the motion accuracy per asked motion, keyed "motion:<motion>" (only the motions the scene asks for),
     and "area_drift": the mean |log(end area / start area)| per window over the objects whose motion
-    keeps their size (all but grow/shrink). It is 0 for the renderer's own translations; the motion rule
+    keeps their size (all but grow/shrink), and "motion_confusion" (not a number): asked motion -> what the
+    motion rule called it (a motion, "still", "unknown" without a track, "absent" when the object is
+    missing) -> count of (window, object), to tell which failure costs the motion accuracy. It is 0 for the renderer's own translations; the motion rule
     calls an object "grow"/"shrink" once its area trend passes ~0.8% per frame, i.e. ~0.26 over a 2 s
     window. A window counts when the object's area is >= 12 px in its first and last 4 frames and it
     touches no frame edge there (a translating object wraps around: part of it is off screen; rehyat-3's
@@ -157,6 +159,7 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     f, h, w = lab.shape
     out = {"color": [], "shape": [], "background": [], "motion": [], "direction": [], "area_drift": []}
     by_kind: Dict[str, list] = {}  # motion accuracy per asked motion ("motion:still", "motion:orbit", ...)
+    confusion: Dict[str, Dict[str, int]] = {}  # asked motion -> verdict -> count of (window, object)
     bg = NAMES.index(scene.background)
     for w0 in range(0, f - window + 1 if f >= window else 1, window):
         lw = lab[w0:w0 + window]
@@ -177,7 +180,10 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
                 out["shape"].append(float(SHAPES[maj] == o.shape))
             else:
                 out["shape"].append(0.0)
-            out["motion"].append(float(ok and det.motion_of(present, cx, cy, area, touch) == o.motion))
+            verdict = det.motion_of(present, cx, cy, area, touch) if ok else "absent"
+            out["motion"].append(float(verdict == o.motion))
+            row = confusion.setdefault(o.motion, {})
+            row[verdict] = row.get(verdict, 0) + 1
             by_kind.setdefault(f"motion:{o.motion}", []).append(out["motion"][-1])
             if o.motion in TRANSLATIONS:  # diagnostic, not one of issue 3's accuracies
                 out["direction"].append(float(ok and det.direction_of(present, cx, cy, touch) == o.motion))
@@ -187,6 +193,7 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
                     out["area_drift"].append(abs(math.log(a1 / a0)))
     res = {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
     res.update({k: float(np.mean(v)) for k, v in by_kind.items()})
+    res["motion_confusion"] = confusion
     bgm = (lab[1:] == bg) & (lab[:-1] == bg)
     diff = (frames[1:] - frames[:-1]).abs().mean(-1)
     res["flicker"] = float((diff * bgm).sum() / bgm.sum().clamp_min(1)) * 255.0

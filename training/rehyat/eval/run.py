@@ -6,7 +6,8 @@ Prompt sets: in-distribution (training compositions) and held-out compositions, 
 For each model and length (1x, 4x, 16x the 2 s training length): colour, shape, background and
 motion accuracy (per 2 s window, averaged), the diagnostic "direction" (objects asked to move
 left/right/up/down whose net travel goes that way, area ignored), motion accuracy per asked motion
-("motion:still", "motion:orbit", ... over the videos that ask for it), the diagnostic "area_drift" (how much
+("motion:still", "motion:orbit", ... over the videos that ask for it), what the motion rule called each asked
+motion ("motion_confusion": asked -> verdict -> count), the diagnostic "area_drift" (how much
 the area of objects that should keep their size changes per 2 s window, see detect.score_video),
 background flicker, chunk-boundary discontinuity
 (frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
@@ -100,9 +101,14 @@ def reconstruct(vae, frames, batch=8):
 
 def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     acc: Dict[str, list] = {}
+    confusion: Dict[str, Dict[str, int]] = {}
     for f, p in zip(frames, prompts):
         fr = f.to(device).float()
         r = score_video(det, fr, parse_prompt(p))
+        for asked, verdicts in r.pop("motion_confusion").items():
+            row = confusion.setdefault(asked, {})
+            for v, n in verdicts.items():
+                row[v] = row.get(v, 0) + n
         r["boundary_ratio"] = boundary_ratio(fr, chunk_frames)
         for k, v in r.items():
             acc.setdefault(k, []).append(v)
@@ -111,6 +117,9 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     for k, v in acc.items():
         m = float(np.nanmean(v)) if any(not math.isnan(x) for x in v) else float("nan")
         res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct or k.startswith("motion:") else 1.0), 3)
+    # summed over the set's videos, each asked motion's verdicts most frequent first
+    res["motion_confusion"] = {a: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0])))
+                               for a, v in sorted(confusion.items())}
     return res
 
 
