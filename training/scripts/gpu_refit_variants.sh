@@ -35,8 +35,7 @@ job() {
     (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.eval.run --checkpoint "$c" --out "$o" --guidance 4 \
        "$@" ${EVAL_ARGS:-}) > "$l" 2>&1
   }
-  # the baseline evaluation runs beside the refit, on GPU 1 or, on a one-GPU machine, on the same GPU
-  # (these models leave most of an H100 idle)
+  # the baseline evaluation runs beside the refit: on GPU 1, or on a one-GPU machine on the same GPU
   evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & local base_pid=$!
   (cd training && CUDA_VISIBLE_DEVICES=0 python3 -m rehyat.train --preset "$preset" --seed 11 --resume "$CK" \
      --stages encoder --budget encoder="${ENCODER_S:-150}" --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?

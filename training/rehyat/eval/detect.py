@@ -10,6 +10,7 @@ computed per window of ``window`` frames and averaged over windows.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Dict, List
 
 import numpy as np
@@ -147,19 +148,19 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     """frames [F, H, W, 3] in [0,1]; scene = parsed prompt. Returns accuracies in [0,1] and flicker, plus
     the motion accuracy per asked motion, keyed "motion:<motion>" (only the motions the scene asks for),
     and "area_drift": the mean |log(end area / start area)| per window over the objects whose motion
-    keeps their size (all but grow/shrink), and "motion_confusion" (not a number): asked motion -> what the
-    motion rule called it (a motion, "still", "unknown" without a track, "absent" when the object is
-    missing) -> count of (window, object), to tell which failure costs the motion accuracy. It is 0 for the renderer's own translations; the motion rule
+    keeps their size (all but grow/shrink). It is 0 for the renderer's own translations; the motion rule
     calls an object "grow"/"shrink" once its area trend passes ~0.8% per frame, i.e. ~0.26 over a 2 s
     window. A window counts when the object's area is >= 12 px in its first and last 4 frames and it
     touches no frame edge there (a translating object wraps around: part of it is off screen; rehyat-3's
     and rehyat-4's recorded sweeps predate this edge rule and pooled the windows over a set instead of
-    averaging per video). NaN when no window counts."""
+    averaging per video). NaN when no window counts. Also "motion_confusion" (a Counter per asked motion,
+    not a number): what the motion rule called it (a motion, "unknown" without a track, "absent" when the
+    object is missing), counted over (window, object), to tell which failure costs the motion accuracy."""
     lab = labels(frames)
     f, h, w = lab.shape
     out = {"color": [], "shape": [], "background": [], "motion": [], "direction": [], "area_drift": []}
     by_kind: Dict[str, list] = {}  # motion accuracy per asked motion ("motion:still", "motion:orbit", ...)
-    confusion: Dict[str, Dict[str, int]] = {}  # asked motion -> verdict -> count of (window, object)
+    confusion: Dict[str, Counter] = {}  # asked motion -> verdict -> count of (window, object)
     bg = NAMES.index(scene.background)
     for w0 in range(0, f - window + 1 if f >= window else 1, window):
         lw = lab[w0:w0 + window]
@@ -182,8 +183,7 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
                 out["shape"].append(0.0)
             verdict = det.motion_of(present, cx, cy, area, touch) if ok else "absent"
             out["motion"].append(float(verdict == o.motion))
-            row = confusion.setdefault(o.motion, {})
-            row[verdict] = row.get(verdict, 0) + 1
+            confusion.setdefault(o.motion, Counter())[verdict] += 1
             by_kind.setdefault(f"motion:{o.motion}", []).append(out["motion"][-1])
             if o.motion in TRANSLATIONS:  # diagnostic, not one of issue 3's accuracies
                 out["direction"].append(float(ok and det.direction_of(present, cx, cy, touch) == o.motion))

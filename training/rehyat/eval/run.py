@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
 import time
 from typing import Dict, List
 
@@ -101,14 +102,12 @@ def reconstruct(vae, frames, batch=8):
 
 def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
     acc: Dict[str, list] = {}
-    confusion: Dict[str, Dict[str, int]] = {}
+    confusion: Dict[str, Counter] = {}
     for f, p in zip(frames, prompts):
         fr = f.to(device).float()
         r = score_video(det, fr, parse_prompt(p))
         for asked, verdicts in r.pop("motion_confusion").items():
-            row = confusion.setdefault(asked, {})
-            for v, n in verdicts.items():
-                row[v] = row.get(v, 0) + n
+            confusion.setdefault(asked, Counter()).update(verdicts)
         r["boundary_ratio"] = boundary_ratio(fr, chunk_frames)
         for k, v in r.items():
             acc.setdefault(k, []).append(v)
@@ -118,8 +117,7 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
         m = float(np.nanmean(v)) if any(not math.isnan(x) for x in v) else float("nan")
         res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct or k.startswith("motion:") else 1.0), 3)
     # summed over the set's videos, each asked motion's verdicts most frequent first
-    res["motion_confusion"] = {a: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0])))
-                               for a, v in sorted(confusion.items())}
+    res["motion_confusion"] = {a: dict(v.most_common()) for a, v in sorted(confusion.items())}
     return res
 
 
