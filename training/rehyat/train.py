@@ -12,7 +12,8 @@ Stages (each bounded by a wall-clock budget in seconds, so one device call train
   stage1   per-block attention distillation: teacher sampling trajectories -> cached per-layer
            (q, k, v, softmax output); fit ONLY phi_q, phi_k of each converted block, L1.
   stage2   whole student DiT, flow matching (text encoder and VAE frozen); optionally plus the
-           teacher's velocity on the clip's first 2 s as a second target (--stage2-distill).
+           teacher's velocity on the clip's first 2 s as a second target (--stage2-distill), or
+           instead the teacher's velocity on sampling trajectories (--stage2-traj teacher|student).
 Writes DIR/checkpoint.pt (fp16 weights + configs + tokenizer) and DIR/metrics.json.
 
 Data-parallel (one process per GPU; see rehyat/ddp.py and training/README.md):
@@ -98,6 +99,16 @@ class Preset:
     # teacher-length latent frames (the teacher's training clip; the chunk-causal student's output
     # there does not depend on the rest of the clip), same x_t, t and prompt (0: flow matching only)
     stage2_distill: float = 0.0
+    # stage 2 on sampling trajectories instead of encoded videos (no VAE encoder needed): "" (off),
+    # "teacher" (the states the teacher visits when it samples) or "student" (the states the student
+    # visits, as it samples when stage 2 starts); the target at every state is the teacher's
+    # velocity there, conditional or unconditional (TrajectoryCache). The short steps take these
+    # teacher-length clips, batch sized to stage2_batch x stage2_frames tokens; long steps unchanged
+    stage2_traj: str = ""
+    stage2_traj_prompts: int = 4096   # trajectories (the sampler's steps, shift and guidance below)
+    stage2_traj_steps: int = 16
+    stage2_traj_shift: float = 3.0
+    stage2_traj_guidance: float = 4.0
 
 
 def lr_mult(p: Preset) -> float:
@@ -513,6 +524,83 @@ class Distill:
                 "mean_fm_loss": round(self.sums["fm"] / n, 5), "mean_distill_loss": round(self.sums["distill"] / n, 5)}
 
 
+class TrajectoryCache:
+    """Stage 2's data drawn from sampling rather than from encoded videos: ``n`` prompts of
+    training-distribution scenes, each sampled from pure noise by ``sampler`` (the teacher, or the
+    student itself) with the service's sampler (Euler, ``steps``, time ``shift``, CFG ``guidance``,
+    teacher-length clips). Every visited state x_t is kept with the TEACHER's conditional and
+    unconditional velocities there as the targets, so the student learns the teacher's velocity field
+    where sampling actually goes, with no VAE encoder (a release's recovered checkpoint has none).
+    With ``p.fm_object_weight`` > 0 each trajectory's object cells come from decoding its final
+    latent (``object_cells``), for the object-weighted loss."""
+
+    def __init__(self, sampler: DiT, teacher: DiT, text, tok, vae, p: "Preset", device, rng, n: int,
+                 batch: int = 256):
+        from .world import describe, sample_scene
+        steps, guidance = p.stage2_traj_steps, p.stage2_traj_guidance
+        self.ts = schedule(steps, p.stage2_traj_shift)
+        c = teacher.cfg
+        keep = torch.bfloat16 if device.type == "cuda" else torch.float32
+        self.prompts, xs, vcs, vus, cells = [], [], [], [], []
+        masks = p.fm_object_weight > 0
+        with torch.no_grad():
+            for i in range(0, n, batch):
+                b = min(batch, n - i)
+                prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(b)]
+                ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
+                x = torch.randn(b, c.latent_channels, p.frames // 4, c.latent_height, c.latent_width, device=device)
+                traj = [[], [], []]
+                for s in range(steps):
+                    tt = torch.full((2 * b,), self.ts[s], device=device)
+                    with _amp(device):
+                        vt = teacher(torch.cat([x, x]), tt, ctx2).float()
+                    for lst, a in zip(traj, (x, vt[:b], vt[b:])):
+                        lst.append(a.to(keep))
+                    if sampler is not teacher:
+                        with _amp(device):
+                            vt = sampler(torch.cat([x, x]), tt, ctx2).float()
+                    x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
+                for dst, lst in zip((xs, vcs, vus), traj):
+                    dst.append(torch.stack(lst, 1))  # [b, steps, C, T, h, w]
+                if masks:
+                    with _amp(device):
+                        px, _ = vae.decode(x)
+                    cells.append(object_cells(px.float(), x.shape[2:]))
+                self.prompts.extend(prompts)
+        self.x, self.vc, self.vu = torch.cat(xs), torch.cat(vcs), torch.cat(vus)
+        self.cells = torch.cat(cells) if masks else None
+
+    def __len__(self):
+        return len(self.prompts)
+
+    def draw(self, rng, b, drop: float = 0.2):
+        """-> (x_t [b, C, T, h, w], t [b], prompts ("" for the unconditional draws, share ``drop``),
+        the teacher's velocity for that prompt [b, C, T, h, w], object cells [b, 1, T, h, w] or None)."""
+        idx = rng.integers(0, len(self.prompts), size=b)
+        st = rng.integers(0, len(self.ts) - 1, size=b)
+        unc = rng.random(b) < drop
+        dev = self.x.device
+        i, s, u = (torch.from_numpy(a).to(dev) for a in (idx, st, unc))
+        target = torch.where(u.view(-1, 1, 1, 1, 1), self.vu[i, s], self.vc[i, s]).float()
+        t = torch.tensor([self.ts[k] for k in st], device=dev, dtype=torch.float32)
+        prompts = ["" if uu else self.prompts[k] for k, uu in zip(idx, unc)]
+        return self.x[i, s].float(), t, prompts, target, self.cells[i] if self.cells is not None else None
+
+
+def _traj_loss(net, tok, p: "Preset", device, rng, traj: TrajectoryCache, batch: int):
+    """Stage 2 on trajectories: the (object-weighted) MSE between the student's velocity at a
+    visited state and the teacher's there."""
+    xt, t, prompts, target, cells = traj.draw(rng, batch)
+    with _amp(device):
+        v = net(xt, t, tok.batch(prompts).to(device))
+    return weighted_mse(v.float(), target, cells, p.fm_object_weight)
+
+
+def stage2_traj_batch(p: "Preset") -> int:
+    """Batch of the trajectory steps: the short batch's tokens per step (teacher-length clips)."""
+    return max(1, p.stage2_batch * p.stage2_frames // p.frames)
+
+
 def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None,
              distill: "Distill" = None, measure: bool = False):
     """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch; with
@@ -645,11 +733,12 @@ def stage2_long_batch(p: Preset) -> int:
 
 
 def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print, cache=None,
-                    long_cache=None, teacher: DiT = None) -> dict:
+                    long_cache=None, teacher: DiT = None, traj: TrajectoryCache = None) -> dict:
     """Whole-student flow matching on stage2_frames-frame clips; with ``long_cache`` (clips of
     stage2_long_frames) every odd step takes a long batch instead, same tokens per step. With
     ``p.stage2_distill`` > 0 (needs ``teacher``) the short steps add the teacher's velocity on the
-    clip's first teacher-length latent frames as a second target (``Distill``)."""
+    clip's first teacher-length latent frames as a second target (``Distill``). With ``traj`` the
+    short steps learn the teacher's velocity on sampling trajectories instead (``TrajectoryCache``)."""
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
@@ -664,9 +753,13 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
             raise ValueError("stage2_distill needs the teacher")
         kd = Distill(teacher.eval(), text, p.stage2_distill, min(p.frames, p.stage2_frames) // 4, student.cfg.tc)
 
+    tb = stage2_traj_batch(p)
+
     def step(i):
         if long_cache is not None and i % 2 == 1:
             return _fm_loss(fwd, vae, tok, p, device, rng, cache=long_cache, batch=lb, frames=p.stage2_long_frames)
+        if traj is not None:
+            return _traj_loss(fwd, tok, p, device, rng, traj, tb)
         return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames,
                         distill=kd, measure=kd is not None and i % 50 == 0)
 
@@ -674,6 +767,11 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch, "fm_object_weight": p.fm_object_weight})
     if kd is not None:
         m["distill"] = kd.metrics()
+    if traj is not None:
+        m["trajectories"] = {"sampler": p.stage2_traj, "prompts": len(traj), "steps": p.stage2_traj_steps,
+                             "shift": p.stage2_traj_shift, "guidance": p.stage2_traj_guidance,
+                             "clip_frames": p.frames, "batch": tb}
+        m["clip_frames"], m["batch"] = p.frames, tb
     if long_cache is not None:
         m.update({"long_clip_frames": p.stage2_long_frames, "long_batch": lb, "long_every": 2})
     student.eval()
@@ -807,14 +905,16 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         if world > 1:
             metrics["vae_encoder_refit"]["rank_checksums"] = ddp.rank_checksums(vae)
         vae.encoder_state = "refit"
-    if getattr(vae, "encoder_state", "trained") == "missing" and any(x in stages for x in ("teacher", "stage2")):
+    encodes = "teacher" in stages or ("stage2" in stages and (not p.stage2_traj or p.stage2_long_frames > 0))
+    if getattr(vae, "encoder_state", "trained") == "missing" and encodes:
         raise EncoderMissing("this checkpoint has no VAE encoder (recovered from a release): the teacher and "
-                             "stage 2 encode videos, so run the encoder stage first (--stages encoder,...)")
+                             "stage 2 encode videos, so run the encoder stage first (--stages encoder,...), "
+                             "or run stage 2 on sampling trajectories without long clips (--stage2-traj)")
     for prm in vae.parameters():
         prm.requires_grad_(False)
     vae.eval()
     cache = None
-    if "teacher" in stages or ("stage2" in stages and not p.stage2_cache):
+    if "teacher" in stages or ("stage2" in stages and not p.stage2_cache and not p.stage2_traj):
         t_cache = time.time()
         cache = LatentCache(vae, p, device, rng, ddp.share(p.latent_cache)) if p.latent_cache else None
         metrics["latent_cache"] = {"videos": p.latent_cache, "frames": p.frames,
@@ -864,7 +964,7 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
 
         s2long = None
         if not main and "stage2" in stages:  # while rank 0 distills
-            if p.stage2_cache:
+            if p.stage2_cache and not p.stage2_traj:
                 s2cache = stage2_cache()
             s2long = stage2_long_cache()
         if main:
@@ -882,7 +982,7 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             metrics["tc_to_sweep"] = sweep
         if main and "stage1" in stages:
             metrics["stage1"] = distill_stage1(student, acts, p, device, log)
-        if main and "stage2" in stages and p.stage2_cache:
+        if main and "stage2" in stages and p.stage2_cache and not p.stage2_traj:
             s2cache = stage2_cache()
         if main and "stage2" in stages:
             s2long = stage2_long_cache()
@@ -890,7 +990,16 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
         ddp.broadcast_module(student)  # rank 0's distilled feature maps everywhere
         stage1_student = copy.deepcopy(student) if main and not continued else None
         if "stage2" in stages:
-            r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher)
+            traj = None
+            if p.stage2_traj:  # every rank samples its own share, after stage 1 (the student may sample)
+                t_traj = time.time()
+                sampler = {"teacher": teacher, "student": student}[p.stage2_traj]
+                traj = TrajectoryCache(sampler, teacher, text, tok, vae, p, device, rng, ddp.share(p.stage2_traj_prompts))
+                metrics["stage2_trajectories"] = {"prompts": p.stage2_traj_prompts, "sampler": p.stage2_traj,
+                                                  "seconds": round(time.time() - t_traj, 1)}
+            r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher,
+                                traj=traj)
+            del traj
             if continued and metrics.get("stage2"):
                 r = _continued(metrics["stage2"], r)
             metrics["stage2"] = r
@@ -942,6 +1051,12 @@ def main(argv=None):
     ap.add_argument("--stage2-distill", type=float, default=None, metavar="W",
                     help="stage 2 adds W x the teacher's velocity on each short clip's first 2 s as a second "
                          "target (default: the preset's, 0 = flow matching only)")
+    ap.add_argument("--stage2-traj", default=None, choices=("teacher", "student", "off"),
+                    help="stage 2's short steps learn the teacher's velocity on sampling trajectories of the "
+                         "teacher or of the student itself instead of flow matching on encoded videos "
+                         "(needs no VAE encoder unless --stage2-long is on)")
+    ap.add_argument("--stage2-traj-prompts", type=int, default=None, metavar="N",
+                    help="trajectories sampled for --stage2-traj (default: the preset's)")
     ap.add_argument("--lr-scale", type=float, default=0.0,
                     help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
@@ -980,6 +1095,14 @@ def _main(a):
         if not a.stage2_distill >= 0:
             raise SystemExit(f"--stage2-distill: expected a weight >= 0, got {a.stage2_distill}")
         p.stage2_distill = a.stage2_distill
+    if a.stage2_traj is not None:
+        p.stage2_traj = "" if a.stage2_traj == "off" else a.stage2_traj
+    if a.stage2_traj_prompts is not None:
+        if a.stage2_traj_prompts < 1:
+            raise SystemExit(f"--stage2-traj-prompts: expected N >= 1, got {a.stage2_traj_prompts}")
+        p.stage2_traj_prompts = a.stage2_traj_prompts
+    if p.stage2_traj and p.stage2_distill > 0:
+        raise SystemExit("--stage2-traj and --stage2-distill are two different stage-2 targets: pick one")
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")

@@ -82,6 +82,19 @@ def test_recovered_checkpoint_needs_its_encoder_refit_before_stage2(release, tmp
     with pytest.raises(train.EncoderMissing, match="run the encoder stage first"):
         train.run_all(p, str(tmp_path / "x"), torch.device("cpu"), seed=1, log=lambda s: None,
                       stages=("stage2",), resume=ck)
+    # stage 2 on sampling trajectories encodes nothing: it runs on the missing encoder, unless long
+    # clips (encoded videos) are asked for too
+    pt = train.preset("tiny")
+    pt.stage2_traj, pt.stage2_traj_prompts, pt.stage2_traj_steps = "teacher", 2, 2
+    mt = train.run_all(pt, str(tmp_path / "t"), torch.device("cpu"), seed=1, log=lambda s: None,
+                       stages=("stage2",), resume=ck)
+    assert mt["stage2"]["trajectories"]["sampler"] == "teacher"
+    assert train.load_checkpoint(str(tmp_path / "t" / "checkpoint.pt"))[0]["vae_encoder"] == "missing"
+    pl = train.preset("tiny")
+    pl.stage2_traj, pl.stage2_long_frames, pl.stage2_long_cache = "teacher", 16, 1
+    with pytest.raises(train.EncoderMissing, match="run the encoder stage first"):
+        train.run_all(pl, str(tmp_path / "l"), torch.device("cpu"), seed=1, log=lambda s: None,
+                      stages=("stage2",), resume=ck)
     dec_before = {k: v.clone() for k, v in vae.decoder.state_dict().items()}
     m = train.run_all(train.preset("tiny"), str(tmp_path / "y"), torch.device("cpu"), seed=1, log=lambda s: None,
                       stages=("encoder", "stage2"), resume=ck)
