@@ -2,21 +2,28 @@
 # More stage 2 for a RELEASED model whose checkpoint is gone, as ONE background job on a GPU machine
 # (training runs on across device calls, each <= 10 min). CK is a checkpoint recovered from the release
 # here (python3 -m rehyat.export.recover, with the torch that exported it), carried to the machine:
-#   1. GPU 0 refits the VAE encoder to the released decoder (rehyat.train --stages encoder) while GPU 1
-#      (GPU 0 too on a one-GPU machine) evaluates the release as it is: base/eval-g4.json,
-#      the baseline of the variants, from the same evaluation code and machine;
-#   2. one continued student per VARIANTS entry, each on its own GPU (round robin), all at once:
-#      stage 2 from the release's student for STAGE2_S seconds, then rehyat.eval.run at guidance 4.
+#   1. GPU 0 refits the VAE encoder to the released decoder (rehyat.train --stages encoder; skipped with
+#      ENCODER_S=0, when no variant encodes videos) while GPU 1 (GPU 0 too on a one-GPU machine)
+#      evaluates the release as it is: base/eval-g4.json, the baseline of the variants, from the same
+#      evaluation code and machine (BASE_EVAL=0 skips it);
+#   2. one continued student per VARIANTS entry, round robin over the GPUs, at most PER_GPU at a time on
+#      each (the others wait for a slot): stage 2 from the release's student for STAGE2_S seconds, then
+#      rehyat.eval.run at guidance 4.
 # Into $RUN_DIR (default /tmp/rehyat-refit): enc/, base/, v0/, v1/, ... (checkpoint.pt, metrics.json,
 # train.log, eval-g4.json, variant.txt); pipeline.log; DONE (exit status) when finished.
 #   start (first call):  CK=training/runs/rec/checkpoint.pt bash training/scripts/gpu_refit_variants.sh start
 #   every call:          bash training/scripts/gpu_refit_variants.sh poll SECONDS   (waits <= SECONDS or until
 #                        DONE, then copies into $OUT the variants' checkpoints and results.tgz)
 # Env: PRESET (long4: the release's preset); ENCODER_S (150), STAGE2_S (600): seconds of training;
-# VARIANTS: space-separated NAME=DISTILL ("fm=0 kd=1": stage 2 with flow matching only, or plus the
-# teacher's velocity on each short clip's first 2 s at that weight, rehyat.train --stage2-distill);
-# STAGE2_LONG (512:2048, rehyat.train --stage2-long); LR_SCALE (1); EVAL_ARGS (extra rehyat.eval.run flags;
-# the variants' teacher is the release's, so they sample it at 1x only unless EVAL_ARGS says otherwise).
+# VARIANTS: space-separated NAME=SPEC, SPEC one of
+#   W             stage 2 on encoded videos, flow matching plus the teacher's velocity on each short clip's
+#                 first 2 s at weight W (0: flow matching only; rehyat.train --stage2-distill W);
+#   traj:teacher  stage 2's short steps on the teacher's sampling trajectories, traj:student on the
+#                 student's own (rehyat.train --stage2-traj); TRAJ_PROMPTS (the preset's 4096) trajectories;
+# default "fm=0 kd=1". STAGE2_LONG (512:2048, rehyat.train --stage2-long; a traj variant without the
+# encoder refit runs without long clips); LR_SCALE (1); PER_GPU (2: three long-clip stage-2 runs of long4
+# ran out of an 80 GB H100's memory); EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is
+# the release's, so they sample it at 1x only unless EVAL_ARGS says otherwise).
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,9 +31,22 @@ R=${RUN_DIR:-/tmp/rehyat-refit}
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 [ "${NGPU:-0}" -ge 1 ] 2>/dev/null || NGPU=1
 
+variant_flags() {  # SPEC -> rehyat.train flags (see VARIANTS above)
+  local spec=$1 long=${STAGE2_LONG:-512:2048}
+  case "$spec" in
+    traj:teacher|traj:student)
+      [ "${ENCODER_S:-150}" = 0 ] && long=0:0
+      echo "--stage2-traj ${spec#traj:} --stage2-long $long ${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;
+    *)
+      [[ "$spec" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
+      [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec encodes videos: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }
+      echo "--stage2-distill $spec --stage2-long $long" ;;
+  esac
+}
+
 job() {
   set -u
-  local preset=${PRESET:-long4} t0 rc i=0 name w pids=() base_gpu
+  local preset=${PRESET:-long4} t0 rc i=0 name spec flags pids=() base_gpu base_pid= resume=$CK per=${PER_GPU:-2}
   t0=$(date +%s)
   export PYTHONUNBUFFERED=1
   base_gpu=$(( 1 % NGPU ))
@@ -35,29 +55,39 @@ job() {
     (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.eval.run --checkpoint "$c" --out "$o" --guidance 4 \
        "$@" ${EVAL_ARGS:-}) > "$l" 2>&1
   }
+  for v in ${VARIANTS:-fm=0 kd=1}; do variant_flags "${v#*=}" > /dev/null || return 2; done
   # the baseline evaluation runs beside the refit: on GPU 1, or on a one-GPU machine on the same GPU
-  evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & local base_pid=$!
-  (cd training && CUDA_VISIBLE_DEVICES=0 python3 -m rehyat.train --preset "$preset" --seed 11 --resume "$CK" \
-     --stages encoder --budget encoder="${ENCODER_S:-150}" --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?
-  [ $rc -eq 0 ] && [ -f "$R/enc/checkpoint.pt" ] || { echo "[refit] encoder refit failed (exit $rc)"; return 1; }
-  echo "[refit] encoder refit done after $(( $(date +%s) - t0 )) s: $(grep '^\[encoder\] recon' "$R/enc/train.log")"
-  wait "$base_pid"
-  echo "[refit] baseline evaluation exit $? after $(( $(date +%s) - t0 )) s; variants: ${VARIANTS:-fm=0 kd=1}"
+  if [ "${BASE_EVAL:-1}" != 0 ]; then
+    evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & base_pid=$!
+  fi
+  if [ "${ENCODER_S:-150}" != 0 ]; then
+    (cd training && CUDA_VISIBLE_DEVICES=0 python3 -m rehyat.train --preset "$preset" --seed 11 --resume "$CK" \
+       --stages encoder --budget encoder="${ENCODER_S:-150}" --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?
+    [ $rc -eq 0 ] && [ -f "$R/enc/checkpoint.pt" ] || { echo "[refit] encoder refit failed (exit $rc)"; return 1; }
+    echo "[refit] encoder refit done after $(( $(date +%s) - t0 )) s: $(grep '^\[encoder\] recon' "$R/enc/train.log")"
+    resume=$R/enc/checkpoint.pt
+    if [ -n "$base_pid" ]; then wait "$base_pid"; echo "[refit] baseline evaluation exit $? after $(( $(date +%s) - t0 )) s"; base_pid=; fi
+  fi
+  echo "[refit] variants: ${VARIANTS:-fm=0 kd=1} (at most $per per GPU at once)"
   for v in ${VARIANTS:-fm=0 kd=1}; do
-    name=${v%%=*}; w=${v#*=}
-    mkdir -p "$R/v$i"; echo "$name stage2-distill=$w" > "$R/v$i/variant.txt"
+    name=${v%%=*}; spec=${v#*=}; flags=$(variant_flags "$spec")
+    mkdir -p "$R/v$i"; echo "$name $spec: $flags" > "$R/v$i/variant.txt"
+    while [ "$(jobs -rp | wc -l)" -ge $(( per * NGPU + (${#base_pid} > 0 ? 1 : 0) )) ]; do sleep 5; done
     (
       g=$(( i % NGPU ))
+      echo "[refit] v$i ($name) starts on GPU $g after $(( $(date +%s) - t0 )) s"
       (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.train --preset "$preset" --seed $((21 + i)) \
-         --resume "$R/enc/checkpoint.pt" --stages stage2 --budget stage2="${STAGE2_S:-600}" --compile 0 \
-         --stage2-long "${STAGE2_LONG:-512:2048}" --stage2-distill "$w" --lr-scale "${LR_SCALE:-1}" \
-         --out "$R/v$i") > "$R/v$i/train.log" 2>&1 || exit $?
-      evaluate $g "$R/v$i/checkpoint.pt" "$R/v$i/eval-g4.json" "$R/v$i/eval.log" --teacher-lengths 1
+         --resume "$resume" --stages stage2 --budget stage2="${STAGE2_S:-600}" --compile 0 \
+         $flags --lr-scale "${LR_SCALE:-1}" --out "$R/v$i") > "$R/v$i/train.log" 2>&1 || exit $?
+      evaluate $g "$R/v$i/checkpoint.pt" "$R/v$i/eval-g4.json" "$R/v$i/eval.log" --teacher-lengths 1; rc=$?
+      echo "[refit] v$i ($name) done after $(( $(date +%s) - t0 )) s (exit $rc)"
+      exit $rc
     ) &
     pids+=($!); i=$((i + 1))
   done
   rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  if [ -n "$base_pid" ]; then wait "$base_pid" || rc=$?; fi
   echo "[refit] all done after $(( $(date +%s) - t0 )) s (last failure exit: $rc)"
   return $rc
 }
@@ -70,7 +100,7 @@ case "${1:?start or poll}" in
     [ -f "$R/started" ] && { echo "already started"; exit 0; }
     mkdir -p "$R/enc" "$R/base"
     date +%s > "$R/started"
-    export -f job; export R NGPU CK
+    export -f job variant_flags; export R NGPU CK
     setsid nohup bash -c 'job; echo $? > "$R/DONE"' > "$R/pipeline.log" 2>&1 < /dev/null &
     echo "started: $R ($NGPU GPU(s))" ;;
   poll)

@@ -59,23 +59,10 @@ def test_gpu_release_trains_one_data_parallel_student_then_evaluates_it_over_eve
 
 
 def test_gpu_refit_variants_refits_the_encoder_evaluates_the_release_and_continues_each_variant(tmp_path):
-    from rehyat.export.onnx_export import export_all
-    from rehyat.export.parity import write_fixtures
-    from rehyat.export.recover import main as recover_main
-    train.run_all(train.preset("tiny"), str(tmp_path / "a"), torch.device("cpu"), seed=0, log=lambda s: None)
-    _, tok, vae, text, teacher, student = train.load_checkpoint(str(tmp_path / "a" / "checkpoint.pt"))
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # one training step leaves equal-valued weights, which the exporter merges
-        for m in (vae, text, teacher, student):
-            for t in m.parameters():
-                t.add_(torch.randn(t.shape, generator=g) * 0.05)
-    rel = str(tmp_path / "release")
-    export_all(rel, tok, vae, text, teacher, student)
-    write_fixtures(os.path.join(rel, "parity"), tok, vae, text, teacher, student)
-    recover_main(["--model", rel, "--preset", "tiny", "--out", str(tmp_path / "rec.pt")])
+    ck = _recovered_release(tmp_path)
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
            "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "run"),
-           "CK": str(tmp_path / "rec.pt"), "PRESET": "tiny", "VARIANTS": "fm=0 kd=0.5", "STAGE2_LONG": "32:2",
+           "CK": ck, "PRESET": "tiny", "VARIANTS": "fm=0 kd=0.5", "STAGE2_LONG": "32:2",
            "EVAL_ARGS": "--n 2 --n-long 1 --lengths 1"}
     script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
     for verb in (["start"], ["poll", "500"]):
@@ -99,3 +86,63 @@ def test_gpu_refit_variants_refits_the_encoder_evaluates_the_release_and_continu
         names = set(t.getnames())
     assert {"./base/eval-g4.json", "./v0/eval-g4.json", "./v1/eval-g4.json", "./enc/train.log",
             "./v1/variant.txt", "./pipeline.log"} <= names
+
+
+def _recovered_release(tmp_path):
+    from rehyat.export.onnx_export import export_all
+    from rehyat.export.parity import write_fixtures
+    from rehyat.export.recover import main as recover_main
+    train.run_all(train.preset("tiny"), str(tmp_path / "a"), torch.device("cpu"), seed=0, log=lambda s: None)
+    _, tok, vae, text, teacher, student = train.load_checkpoint(str(tmp_path / "a" / "checkpoint.pt"))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # one training step leaves equal-valued weights, which the exporter merges
+        for m in (vae, text, teacher, student):
+            for t in m.parameters():
+                t.add_(torch.randn(t.shape, generator=g) * 0.05)
+    rel = str(tmp_path / "release")
+    export_all(rel, tok, vae, text, teacher, student)
+    write_fixtures(os.path.join(rel, "parity"), tok, vae, text, teacher, student)
+    recover_main(["--model", rel, "--preset", "tiny", "--out", str(tmp_path / "rec.pt")])
+    return str(tmp_path / "rec.pt")
+
+
+def test_gpu_refit_variants_runs_trajectory_variants_without_the_encoder_and_queues_past_per_gpu(tmp_path):
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+           "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "run"),
+           "CK": _recovered_release(tmp_path), "PRESET": "tiny", "ENCODER_S": "0", "BASE_EVAL": "0",
+           "PER_GPU": "1", "TRAJ_PROMPTS": "2", "VARIANTS": "tt=traj:teacher ts=traj:student",
+           "EVAL_ARGS": "--n 2 --n-long 1 --lengths 1"}
+    script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
+    for verb in (["start"], ["poll", "500"]):
+        r = subprocess.run(["bash", script, *verb], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "DONE: 0" in r.stdout, r.stdout[-3000:]
+    run = tmp_path / "run"
+    assert not (run / "enc" / "checkpoint.pt").exists() and not (run / "base" / "eval-g4.json").exists()
+    for i, who in ((0, "teacher"), (1, "student")):
+        ck = torch.load(run / f"v{i}" / "checkpoint.pt", map_location="cpu")
+        assert ck["vae_encoder"] == "missing"  # nothing was encoded
+        m = ck["metrics"]["stage2"]
+        assert m["trajectories"]["sampler"] == who and m["trajectories"]["prompts"] == 2
+        assert "long_clip_frames" not in m  # long clips need the encoder
+        assert "student_stage2" in json.load(open(run / f"v{i}" / "eval-g4.json"))
+    # one GPU, PER_GPU=1: the second variant starts only once the first is done
+    log = [s for s in open(run / "pipeline.log").read().splitlines() if s.startswith("[refit] v") and not s.startswith("[refit] variants")]
+    assert [s.split(" (")[0] + (" starts" if "starts" in s else " done") for s in log] == \
+        ["[refit] v0 starts", "[refit] v0 done", "[refit] v1 starts", "[refit] v1 done"], log
+
+
+def test_gpu_refit_variants_refuses_a_bad_variant_before_training(tmp_path):
+    ck = tmp_path / "ck.pt"
+    ck.write_bytes(b"never read")
+    for variants, enc, msg in (("x=traj:nobody", "150", "bad variant spec: traj:nobody"),
+                               ("kd=1", "0", "needs the encoder refit")):
+        run = tmp_path / f"run{enc}"
+        env = {**os.environ, "OUT": str(tmp_path / "out"), "RUN_DIR": str(run), "CK": str(ck),
+               "ENCODER_S": enc, "VARIANTS": variants}
+        script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
+        for verb in (["start"], ["poll", "60"]):
+            r = subprocess.run(["bash", script, *verb], env=env, capture_output=True, text=True, timeout=120)
+        assert "DONE: 2" in r.stdout, r.stdout
+        assert msg in open(run / "pipeline.log").read()
+        assert not (run / "v0").exists()
