@@ -541,34 +541,30 @@ class TrajectoryCache:
         self.ts = schedule(steps, p.stage2_traj_shift)
         c = teacher.cfg
         keep = torch.bfloat16 if device.type == "cuda" else torch.float32
-        self.prompts, xs, vcs, vus, cells = [], [], [], [], []
-        masks = p.fm_object_weight > 0
+        shape = (n, steps, c.latent_channels, p.frames // 4, c.latent_height, c.latent_width)
+        self.x, self.vc, self.vu = (torch.empty(shape, dtype=keep, device=device) for _ in range(3))
+        self.cells = torch.empty((n, 1) + shape[3:], dtype=torch.bool, device=device) if p.fm_object_weight > 0 else None
+        self.prompts = []
         with torch.no_grad():
             for i in range(0, n, batch):
                 b = min(batch, n - i)
                 prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(b)]
                 ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
-                x = torch.randn(b, c.latent_channels, p.frames // 4, c.latent_height, c.latent_width, device=device)
-                traj = [[], [], []]
+                x = torch.randn((b,) + shape[2:], device=device)
                 for s in range(steps):
                     tt = torch.full((2 * b,), self.ts[s], device=device)
                     with _amp(device):
                         vt = teacher(torch.cat([x, x]), tt, ctx2).float()
-                    for lst, a in zip(traj, (x, vt[:b], vt[b:])):
-                        lst.append(a.to(keep))
+                    self.x[i:i + b, s], self.vc[i:i + b, s], self.vu[i:i + b, s] = x, vt[:b], vt[b:]
                     if sampler is not teacher:
                         with _amp(device):
                             vt = sampler(torch.cat([x, x]), tt, ctx2).float()
                     x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
-                for dst, lst in zip((xs, vcs, vus), traj):
-                    dst.append(torch.stack(lst, 1))  # [b, steps, C, T, h, w]
-                if masks:
+                if self.cells is not None:
                     with _amp(device):
                         px, _ = vae.decode(x)
-                    cells.append(object_cells(px.float(), x.shape[2:]))
+                    self.cells[i:i + b] = object_cells(px.float(), x.shape[2:])
                 self.prompts.extend(prompts)
-        self.x, self.vc, self.vu = torch.cat(xs), torch.cat(vcs), torch.cat(vus)
-        self.cells = torch.cat(cells) if masks else None
 
     def __len__(self):
         return len(self.prompts)
@@ -967,7 +963,10 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             if p.stage2_cache and not p.stage2_traj:
                 s2cache = stage2_cache()
             s2long = stage2_long_cache()
-        if main:
+        # stage 1 and the sweep fit on the teacher's activations; a continued stage 2 only reports its
+        # per-block error on them, so it collects them after training (they are ~24 GB for long4)
+        fits = "sweep" in stages or "stage1" in stages
+        if main and fits:
             acts = collect_activations(teacher, text, tok, p, device, rng)
         if main and "sweep" in stages:
             sweep = {}
@@ -1000,6 +999,8 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher,
                                 traj=traj)
             del traj
+            if main and acts is None:
+                acts = collect_activations(teacher, text, tok, p, device, rng)
             if continued and metrics.get("stage2"):
                 r = _continued(metrics["stage2"], r)
             metrics["stage2"] = r
