@@ -22,7 +22,8 @@
 #                 student's own (rehyat.train --stage2-traj); TRAJ_PROMPTS (the preset's 4096) trajectories;
 # default "fm=0 kd=1". STAGE2_LONG (512:2048, rehyat.train --stage2-long; a traj variant without the
 # encoder refit runs without long clips); LR_SCALE (1); PER_GPU (2: three long-clip stage-2 runs of long4
-# ran out of an 80 GB H100's memory); EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is
+# ran out of an 80 GB H100's memory; 1 when any variant is traj:*, as two long4 trajectory runs beside the
+# baseline evaluation did too: each holds its trajectories, then ~24 GB of teacher activations); EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is
 # the release's, so they sample it at 1x only unless EVAL_ARGS says otherwise).
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
@@ -46,8 +47,9 @@ variant_flags() {  # SPEC -> rehyat.train flags (see VARIANTS above)
 
 job() {
   set -u
-  local preset=${PRESET:-long4} t0 rc i=0 name spec flags pids=() base_gpu base_pid= resume=$CK per=${PER_GPU:-2}
+  local preset=${PRESET:-long4} t0 rc i=0 name spec flags pids=() base_gpu base_pid= resume=$CK per=${PER_GPU:-}
   t0=$(date +%s)
+  if [ -z "$per" ]; then per=2; [[ " ${VARIANTS:-} " == *=traj:* ]] && per=1; fi
   export PYTHONUNBUFFERED=1
   base_gpu=$(( 1 % NGPU ))
   evaluate() {  # gpu, checkpoint, out json, log, extra flags...

@@ -110,7 +110,7 @@ def test_gpu_refit_variants_runs_trajectory_variants_without_the_encoder_and_que
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
            "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "run"),
            "CK": _recovered_release(tmp_path), "PRESET": "tiny", "ENCODER_S": "0", "BASE_EVAL": "0",
-           "PER_GPU": "1", "TRAJ_PROMPTS": "2", "VARIANTS": "tt=traj:teacher ts=traj:student",
+           "TRAJ_PROMPTS": "2", "VARIANTS": "tt=traj:teacher ts=traj:student",
            "EVAL_ARGS": "--n 2 --n-long 1 --lengths 1"}
     script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
     for verb in (["start"], ["poll", "500"]):
@@ -126,8 +126,10 @@ def test_gpu_refit_variants_runs_trajectory_variants_without_the_encoder_and_que
         assert m["trajectories"]["sampler"] == who and m["trajectories"]["prompts"] == 2
         assert "long_clip_frames" not in m  # long clips need the encoder
         assert "student_stage2" in json.load(open(run / f"v{i}" / "eval-g4.json"))
-    # one GPU, PER_GPU=1: the second variant starts only once the first is done
-    log = [s for s in open(run / "pipeline.log").read().splitlines() if s.startswith("[refit] v") and not s.startswith("[refit] variants")]
+    # one GPU, trajectory variants, so PER_GPU defaults to 1: the second starts only once the first is done
+    pipeline = open(run / "pipeline.log").read()
+    assert "(at most 1 per GPU at once)" in pipeline
+    log = [s for s in pipeline.splitlines() if s.startswith("[refit] v") and not s.startswith("[refit] variants")]
     assert [s.split(" (")[0] + (" starts" if "starts" in s else " done") for s in log] == \
         ["[refit] v0 starts", "[refit] v0 done", "[refit] v1 starts", "[refit] v1 done"], log
 
