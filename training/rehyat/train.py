@@ -7,7 +7,8 @@
 Stages (each bounded by a wall-clock budget in seconds, so one device call trains everything):
   vae      causal video autoencoder, L1 + MSE on rendered videos; then latent mean/std.
   encoder  refit the VAE's encoder to its frozen decoder and latent statistics (a checkpoint
-           recovered from a release, rehyat.export.recover, has a decoder but no encoder).
+           recovered from a release, rehyat.export.recover, has a decoder but no encoder);
+           optionally plus the latent cycle on the teacher's samples (--encoder-cycle).
   teacher  text encoder + full-softmax DiT, flow matching, 10% prompt dropout for CFG.
   stage1   per-block attention distillation: teacher sampling trajectories -> cached per-layer
            (q, k, v, softmax output); fit ONLY phi_q, phi_k of each converted block, L1.
@@ -109,6 +110,14 @@ class Preset:
     stage2_traj_steps: int = 16
     stage2_traj_shift: float = 3.0
     stage2_traj_guidance: float = 4.0
+    # encoder refit (the encoder stage): weight of a latent cycle term, the MSE between
+    # encode(decode(z)) and z for normalised latents z the teacher samples (the sampler above: steps,
+    # shift, guidance), so the encoder maps videos back into the latent distribution the DiT learned,
+    # not just to some latent the decoder reconstructs them from (0: reconstruction only). Either way
+    # the refit reports that cycle error on held-out samples: encoder_cycle_latents are sampled, an
+    # eighth of them held out
+    encoder_cycle: float = 0.0
+    encoder_cycle_latents: int = 1024
 
 
 def lr_mult(p: Preset) -> float:
@@ -152,7 +161,7 @@ def preset(name: str) -> Preset:
                       budgets={"vae": 1e9, "encoder": 1e9, "teacher": 1e9, "stage1": 1e9, "stage2": 1e9, "sweep": 1e9},
                       max_steps={"vae": 1, "encoder": 1, "teacher": 1, "stage1": 1, "stage2": 1, "sweep": 1},
                       sweep=((1, 0), (2, 1)), ema=0.9, stage2_frames=16, stage2_batch=2, stage2_cache=2,
-                      vae_grad_loss=1.0)
+                      vae_grad_loss=1.0, encoder_cycle_latents=8)
     raise ValueError(f"unknown preset {name!r} (full|long|long3|long4|tiny)")
 
 
@@ -399,44 +408,112 @@ def train_vae(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
 
 
 class EncoderNet(torch.nn.Module):
-    """The encoder refit's forward: encode, then the frozen decoder -> (video, raw latent)."""
+    """The encoder refit's forward: encode, then the frozen decoder -> (video, raw latent); with
+    ``decoded`` (videos decoded from sampled latents), also their normalised re-encoding (one
+    forward, so that data-parallel training reduces every gradient)."""
 
     def __init__(self, vae):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x):
+    def forward(self, x, decoded=None):
         z = self.vae.encoder(x)
         y, _ = self.vae.decoder(z)
-        return y, z
+        if decoded is None:
+            return y, z
+        return y, z, self.vae.encode(decoded)
 
 
-def refit_encoder(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dict:
+@torch.no_grad()
+def sample_latents(model: DiT, text, tok, p: Preset, device, rng, n: int, batch: int = 256) -> torch.Tensor:
+    """``n`` normalised latents [n, C, frames/4, h, w] that ``model`` samples from pure noise for
+    training-distribution prompts, with the service's sampler as stage 2's trajectories use it
+    (Euler, stage2_traj_steps, _shift, _guidance)."""
+    from .world import describe, sample_scene
+    ts = schedule(p.stage2_traj_steps, p.stage2_traj_shift)
+    c = model.cfg
+    out = []
+    for i in range(0, n, batch):
+        b = min(batch, n - i)
+        prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(b)]
+        ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
+        x = torch.randn((b, c.latent_channels, p.frames // 4, c.latent_height, c.latent_width), device=device)
+        for s in range(p.stage2_traj_steps):
+            with _amp(device):
+                v = model(torch.cat([x, x]), torch.full((2 * b,), ts[s], device=device), ctx2).float()
+            x = x + (ts[s + 1] - ts[s]) * (v[b:] + p.stage2_traj_guidance * (v[:b] - v[b:]))
+        out.append(x)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _decoded(vae, z: torch.Tensor) -> torch.Tensor:
+    """Frames decoded from normalised latents, clamped to the video range (what a viewer gets)."""
+    y, _ = vae.decode(z)
+    return y.float().clamp(-1, 1)
+
+
+@torch.no_grad()
+def cycle_error(vae, z: torch.Tensor, batch: int) -> float:
+    """Mean squared error of encode(decode(z)) against normalised latents z (0: the encoder maps the
+    decoder's videos back onto these latents exactly)."""
+    err = [F.mse_loss(vae.encode(_decoded(vae, z[i:i + batch])).float(), z[i:i + batch]).item() * len(z[i:i + batch])
+           for i in range(0, len(z), batch)]
+    return sum(err) / len(z)
+
+
+def refit_encoder(vae: CausalVideoVAE, p: Preset, device, rng, log=print, teacher: DiT = None, text=None,
+                  tok=None) -> dict:
     """Train only the encoder, through the frozen decoder, with the VAE's own loss (``vae_loss``,
     the preset's gradient terms). The latent statistics stay the checkpoint's: the decoder and every
     DiT were trained on latents normalised by them. A release holds the decoder but not the encoder
-    (rehyat.export.recover); the decoder fixes the latent space, so an encoder that inverts it gives
-    the latents the teacher and the student learned. Reported: reconstruction PSNR, and the
-    normalised latents' per-channel mean and standard deviation (about 0 and 1 when the refit found
-    the latent space the statistics were measured on)."""
+    (rehyat.export.recover). The decoder alone does not fix the latent space (it ignores some
+    directions the DiT learned), so with ``p.encoder_cycle`` > 0 and the checkpoint's ``teacher``
+    the loss adds the latent cycle term on the teacher's samples (Preset.encoder_cycle). Reported:
+    reconstruction PSNR, the normalised latents' per-channel mean and standard deviation (about 0
+    and 1 when the refit found the latent space the statistics were measured on) and, with a
+    teacher, the cycle error on held-out samples before and after."""
     for prm in vae.decoder.parameters():
         prm.requires_grad_(False)
     vae.decoder.eval()
+    anchors = held = None
+    if teacher is not None:
+        teacher.eval()
+        text.eval()
+        t_s = time.time()
+        z = sample_latents(teacher, text, tok, p, device, rng, max(2, p.encoder_cycle_latents))
+        k = max(1, len(z) // 8)
+        held, anchors = z[:k], z[k:]
+        sampled_s = round(time.time() - t_s, 1)
+        before = cycle_error(vae, held, p.vae_batch)
+    elif p.encoder_cycle > 0:
+        raise ValueError("the encoder refit's cycle term samples latents with the teacher: pass it")
     vae.encoder.train()
     lr = 1e-3 * lr_mult(p)
     opt = torch.optim.AdamW(vae.encoder.parameters(), lr=lr, weight_decay=0.0)
     fwd = Forward(EncoderNet(vae), False, log)
+    g = torch.Generator(device="cpu").manual_seed(int(rng.integers(0, 2 ** 31)))
 
     def step(_):
         x, _ = make_batch(rng, p.vae_batch, p.frames, p.size, device)
+        if p.encoder_cycle <= 0:
+            with _amp(device):
+                y, z = fwd(x)
+            return vae_loss(y.float(), x, z, p.vae_grad_loss)
+        za = anchors[torch.randint(0, len(anchors), (p.vae_batch,), generator=g).to(anchors.device)]
+        xa = _decoded(vae, za)
         with _amp(device):
-            y, z = fwd(x)
-        return vae_loss(y.float(), x, z, p.vae_grad_loss)
+            y, z, zc = fwd(x, xa)
+        return vae_loss(y.float(), x, z, p.vae_grad_loss) + p.encoder_cycle * F.mse_loss(zc.float(), za)
 
     m = _loop("encoder", p, step, opt, lr, log, fwd=fwd)
     vae.eval()
     for prm in vae.decoder.parameters():
         prm.requires_grad_(True)
+    if held is not None:
+        m["cycle"] = {"weight": p.encoder_cycle, "latents": len(anchors), "held_out": len(held),
+                      "sampled_seconds": sampled_s, "mse_before": round(before, 5),
+                      "mse_after": round(cycle_error(vae, held, p.vae_batch), 5)}
     with torch.no_grad():
         zs, err = [], []
         for _ in range(4):
@@ -451,7 +528,8 @@ def refit_encoder(vae: CausalVideoVAE, p: Preset, device, rng, log=print) -> dic
     m["latent_mean_abs_max"] = round(float(mean.abs().max()), 4)
     m["latent_std_range"] = [round(float(std.min()), 4), round(float(std.max()), 4)]
     log(f"[encoder] recon PSNR {m['recon_psnr_db']} dB; normalised latents: |mean| <= {m['latent_mean_abs_max']}, "
-        f"std {m['latent_std_range']}")
+        f"std {m['latent_std_range']}" + (f"; cycle MSE on the teacher's samples {m['cycle']['mse_before']} -> "
+                                          f"{m['cycle']['mse_after']} (weight {p.encoder_cycle})" if "cycle" in m else ""))
     return m
 
 
@@ -897,7 +975,7 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
     if "encoder" in stages:
         if "vae" in stages:
             raise ValueError("the encoder stage refits a resumed checkpoint's encoder: not with the vae stage")
-        metrics["vae_encoder_refit"] = refit_encoder(vae, p, device, rng, log)
+        metrics["vae_encoder_refit"] = refit_encoder(vae, p, device, rng, log, teacher, text, tok)
         if world > 1:
             metrics["vae_encoder_refit"]["rank_checksums"] = ddp.rank_checksums(vae)
         vae.encoder_state = "refit"
@@ -1058,6 +1136,9 @@ def main(argv=None):
                          "(needs no VAE encoder unless --stage2-long is on)")
     ap.add_argument("--stage2-traj-prompts", type=int, default=None, metavar="N",
                     help="trajectories sampled for --stage2-traj (default: the preset's)")
+    ap.add_argument("--encoder-cycle", type=float, default=None, metavar="W",
+                    help="the encoder refit adds W x the latent cycle error encode(decode(z)) vs z on the "
+                         "teacher's samples (default: the preset's, 0 = reconstruction only)")
     ap.add_argument("--lr-scale", type=float, default=0.0,
                     help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
@@ -1102,6 +1183,10 @@ def _main(a):
         if a.stage2_traj_prompts < 1:
             raise SystemExit(f"--stage2-traj-prompts: expected N >= 1, got {a.stage2_traj_prompts}")
         p.stage2_traj_prompts = a.stage2_traj_prompts
+    if a.encoder_cycle is not None:
+        if not a.encoder_cycle >= 0:
+            raise SystemExit(f"--encoder-cycle: expected a weight >= 0, got {a.encoder_cycle}")
+        p.encoder_cycle = a.encoder_cycle
     if p.stage2_traj and p.stage2_distill > 0:
         raise SystemExit("--stage2-traj and --stage2-distill are two different stage-2 targets: pick one")
     for kv in a.sched:

@@ -15,6 +15,8 @@
 #   every call:          bash training/scripts/gpu_refit_variants.sh poll SECONDS   (waits <= SECONDS or until
 #                        DONE, then copies into $OUT the variants' checkpoints and results.tgz)
 # Env: PRESET (long4: the release's preset); ENCODER_S (150), STAGE2_S (600): seconds of training;
+# ENCODER_CYCLE (the preset's 0): weight of the refit's latent cycle on the teacher's samples
+# (rehyat.train --encoder-cycle);
 # VARIANTS: space-separated NAME=SPEC, SPEC one of
 #   W             stage 2 on encoded videos, flow matching plus the teacher's velocity on each short clip's
 #                 first 2 s at weight W (0: flow matching only; rehyat.train --stage2-distill W);
@@ -64,7 +66,8 @@ job() {
   fi
   if [ "${ENCODER_S:-150}" != 0 ]; then
     (cd training && CUDA_VISIBLE_DEVICES=0 python3 -m rehyat.train --preset "$preset" --seed 11 --resume "$CK" \
-       --stages encoder --budget encoder="${ENCODER_S:-150}" --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?
+       --stages encoder --budget encoder="${ENCODER_S:-150}" ${ENCODER_CYCLE:+--encoder-cycle $ENCODER_CYCLE} \
+       --out "$R/enc") > "$R/enc/train.log" 2>&1; rc=$?
     [ $rc -eq 0 ] && [ -f "$R/enc/checkpoint.pt" ] || { echo "[refit] encoder refit failed (exit $rc)"; return 1; }
     echo "[refit] encoder refit done after $(( $(date +%s) - t0 )) s: $(grep '^\[encoder\] recon' "$R/enc/train.log")"
     resume=$R/enc/checkpoint.pt

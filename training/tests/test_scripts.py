@@ -62,7 +62,7 @@ def test_gpu_refit_variants_refits_the_encoder_evaluates_the_release_and_continu
     ck = _recovered_release(tmp_path)
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
            "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "run"),
-           "CK": ck, "PRESET": "tiny", "VARIANTS": "fm=0 kd=0.5", "STAGE2_LONG": "32:2",
+           "CK": ck, "PRESET": "tiny", "VARIANTS": "fm=0 kd=0.5", "STAGE2_LONG": "32:2", "ENCODER_CYCLE": "2",
            "EVAL_ARGS": "--n 2 --n-long 1 --lengths 1"}
     script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
     for verb in (["start"], ["poll", "500"]):
@@ -71,7 +71,8 @@ def test_gpu_refit_variants_refits_the_encoder_evaluates_the_release_and_continu
     assert "DONE: 0" in r.stdout, r.stdout[-3000:]
     assert sorted(os.listdir(tmp_path / "out")) == ["results.tgz", "v0-checkpoint.pt", "v1-checkpoint.pt"]
     run = tmp_path / "run"
-    assert json.load(open(run / "enc" / "metrics.json"))["vae_encoder_refit"]["steps"] == 1
+    refit = json.load(open(run / "enc" / "metrics.json"))["vae_encoder_refit"]
+    assert refit["steps"] == 1 and refit["cycle"]["weight"] == 2.0 and refit["cycle"]["held_out"] == 1
     base = json.load(open(run / "base" / "eval-g4.json"))
     assert base["settings"]["vae_encoder"] == "missing" and "teacher" in base and "student_stage2" in base
     for i, w in ((0, 0.0), (1, 0.5)):
