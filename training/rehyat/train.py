@@ -1139,6 +1139,8 @@ def main(argv=None):
     ap.add_argument("--encoder-cycle", type=float, default=None, metavar="W",
                     help="the encoder refit adds W x the latent cycle error encode(decode(z)) vs z on the "
                          "teacher's samples (default: the preset's, 0 = reconstruction only)")
+    ap.add_argument("--encoder-cycle-latents", type=int, default=None, metavar="N",
+                    help="latents the teacher samples for the encoder refit's cycle (default: the preset's)")
     ap.add_argument("--lr-scale", type=float, default=0.0,
                     help="data-parallel learning-rate multiplier (default: sqrt(number of processes))")
     a = ap.parse_args(argv)
@@ -1187,6 +1189,10 @@ def _main(a):
         if not a.encoder_cycle >= 0:
             raise SystemExit(f"--encoder-cycle: expected a weight >= 0, got {a.encoder_cycle}")
         p.encoder_cycle = a.encoder_cycle
+    if a.encoder_cycle_latents is not None:
+        if a.encoder_cycle_latents < 2:
+            raise SystemExit(f"--encoder-cycle-latents: expected N >= 2, got {a.encoder_cycle_latents}")
+        p.encoder_cycle_latents = a.encoder_cycle_latents
     if p.stage2_traj and p.stage2_distill > 0:
         raise SystemExit("--stage2-traj and --stage2-distill are two different stage-2 targets: pick one")
     for kv in a.sched:

@@ -214,3 +214,6 @@ def test_encoder_refit_cycle_term_maps_the_teachers_samples_back(release, tmp_pa
     with pytest.raises(SystemExit, match="--encoder-cycle: expected a weight >= 0"):
         train.main(["--preset", "tiny", "--out", str(tmp_path / "bad"), "--resume", ck, "--stages", "encoder",
                     "--encoder-cycle", "-1"])
+    with pytest.raises(SystemExit, match="--encoder-cycle-latents: expected N >= 2"):
+        train.main(["--preset", "tiny", "--out", str(tmp_path / "bad"), "--resume", ck, "--stages", "encoder",
+                    "--encoder-cycle-latents", "1"])
