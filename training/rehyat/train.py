@@ -115,7 +115,7 @@ class Preset:
     # shift, guidance), so the encoder maps videos back into the latent distribution the DiT learned,
     # not just to some latent the decoder reconstructs them from (0: reconstruction only). Either way
     # the refit reports that cycle error on held-out samples: encoder_cycle_latents are sampled, an
-    # eighth of them held out
+    # eighth of them held out (only that eighth without the cycle term)
     encoder_cycle: float = 0.0
     encoder_cycle_latents: int = 1024
 
@@ -481,8 +481,9 @@ def refit_encoder(vae: CausalVideoVAE, p: Preset, device, rng, log=print, teache
         teacher.eval()
         text.eval()
         t_s = time.time()
-        z = sample_latents(teacher, text, tok, p, device, rng, max(2, p.encoder_cycle_latents))
-        k = max(1, len(z) // 8)
+        n = max(2, p.encoder_cycle_latents)
+        k = max(1, n // 8)  # held out; without the cycle term only these are sampled
+        z = sample_latents(teacher, text, tok, p, device, rng, n if p.encoder_cycle > 0 else k)
         held, anchors = z[:k], z[k:]
         sampled_s = round(time.time() - t_s, 1)
         before = cycle_error(vae, held, p.vae_batch)

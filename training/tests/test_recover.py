@@ -202,7 +202,9 @@ def test_encoder_refit_cycle_term_maps_the_teachers_samples_back(release, tmp_pa
         p.max_steps["encoder"] = 150
         runs[w] = train.run_all(p, str(tmp_path / f"w{w}"), torch.device("cpu"), seed=3, log=lambda s: None,
                                 stages=("encoder",), resume=ck)["vae_encoder_refit"]["cycle"]
-    assert runs[0.0]["weight"] == 0.0 and runs[10.0]["latents"] == 56 and runs[10.0]["held_out"] == 8
+    assert runs[10.0]["latents"] == 56 and runs[10.0]["held_out"] == 8
+    assert runs[0.0]["weight"] == 0.0 and runs[0.0]["latents"] == 0 and runs[0.0]["held_out"] == 8
+    assert runs[0.0]["mse_before"] == runs[10.0]["mse_before"], runs  # the same held-out samples
     # the fixture's random decoder loses most of a latent, so the fall is small, but it is the term's
     assert runs[10.0]["mse_after"] < 0.97 * runs[10.0]["mse_before"], runs
     assert runs[10.0]["mse_after"] < runs[0.0]["mse_after"] - 0.03, runs
