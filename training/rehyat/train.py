@@ -44,7 +44,7 @@ from . import ddp
 from .attention import hybrid_attention_chunked
 from .data import make_batch
 from .dit import DiT, DiTConfig
-from .sampling import schedule
+from .sampling import sample_parallel, schedule
 from .text import TextConfig, TextEncoder, Tokenizer
 from .vae import CausalVideoVAE, VAEConfig
 
@@ -427,22 +427,19 @@ class EncoderNet(torch.nn.Module):
 @torch.no_grad()
 def sample_latents(model: DiT, text, tok, p: Preset, device, rng, n: int, batch: int = 256) -> torch.Tensor:
     """``n`` normalised latents [n, C, frames/4, h, w] that ``model`` samples from pure noise for
-    training-distribution prompts, with the service's sampler as stage 2's trajectories use it
-    (Euler, stage2_traj_steps, _shift, _guidance)."""
+    training-distribution prompts, with the service's sampler (``sampling.sample_parallel``) at
+    stage 2's trajectory settings (stage2_traj_steps, _shift, _guidance)."""
     from .world import describe, sample_scene
-    ts = schedule(p.stage2_traj_steps, p.stage2_traj_shift)
     c = model.cfg
     out = []
     for i in range(0, n, batch):
         b = min(batch, n - i)
         prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(b)]
-        ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
-        x = torch.randn((b, c.latent_channels, p.frames // 4, c.latent_height, c.latent_width), device=device)
-        for s in range(p.stage2_traj_steps):
-            with _amp(device):
-                v = model(torch.cat([x, x]), torch.full((2 * b,), ts[s], device=device), ctx2).float()
-            x = x + (ts[s + 1] - ts[s]) * (v[b:] + p.stage2_traj_guidance * (v[:b] - v[b:]))
-        out.append(x)
+        noise = torch.randn((b, c.latent_channels, p.frames // 4, c.latent_height, c.latent_width), device=device)
+        with _amp(device):
+            x = sample_parallel(model, text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device)),
+                                noise, p.stage2_traj_steps, p.stage2_traj_shift, p.stage2_traj_guidance)
+        out.append(x.float())
     return torch.cat(out)
 
 

@@ -25,8 +25,9 @@
 # default "fm=0 kd=1". STAGE2_LONG (512:2048, rehyat.train --stage2-long; a traj variant without the
 # encoder refit runs without long clips); LR_SCALE (1); PER_GPU (2: three long-clip stage-2 runs of long4
 # ran out of an 80 GB H100's memory; 1 when any variant is traj:*, as two long4 trajectory runs beside the
-# baseline evaluation did too: each holds its trajectories, then ~24 GB of teacher activations); EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is
-# the release's, so they sample it at 1x only unless EVAL_ARGS says otherwise).
+# baseline evaluation did too: each holds its trajectories, then ~24 GB of teacher activations);
+# EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is the release's, so they sample it at 1x
+# only unless EVAL_ARGS says otherwise).
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
