@@ -261,8 +261,8 @@ describe('checkpoint cadence and background upload (tiny real model, real Redis/
 
       // Without handling the background failure the first attempt would have completed with
       // checkpoint 7 missing: one attempt, no error on record, no checkpoint 7.
-      const j = await h.queue.getJob(p.video_id);
-      assert.equal(j!.attemptsMade, 2, 'the failed upload failed the first attempt; the second completed');
+      const j = await h.settled(p.video_id);
+      assert.equal(j.attemptsMade, 2, 'the failed upload failed the first attempt; the second completed');
       const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
       assert.deepEqual([video.status, video.errorCode, video.lastErrorCode], ['completed', null, 'storage_unavailable']);
       assert.match(video.lastErrorMessage ?? '', S3_FAILURE);

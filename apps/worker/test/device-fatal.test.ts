@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { storageKeys, type VideoId } from '@rehyat/contracts';
 import { decodeRgbFrames, probeVideo } from '../src/media/index.js';
 import { CUDA_FAULT_MESSAGE } from './support/ort-device-fault.js';
@@ -38,6 +38,12 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
     models = await tinyModelsDir();
     h = await startHarness();
     dir = await mkdtemp(join(tmpdir(), 'rehyat-devfatal-'));
+  });
+  // A test that fails midway must not leave its workers running: a clean one would take the next
+  // test's job from that test's faulty worker.
+  afterEach(async () => {
+    const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    await Promise.all(alive.map((c) => new Promise((r) => { c.once('exit', r); c.kill('SIGKILL'); })));
   });
   after(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -113,7 +119,9 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
     // Resumed after the last checkpoint: one start, and no chunk shipped twice.
     assert.equal(events.filter((e) => e.type === 'video.in_progress').length, 1);
     assert.deepEqual(events.filter((e) => e.type === 'video.chunk').map((e) => (e.data as { index: number }).index), [...Array(during.chunksTotal).keys()]);
-    assert.equal((await h.queue.getJob(p.video_id))!.attemptsMade, 2, 'the restarted worker finished it on the next attempt');
+    const finished = await h.settled(p.video_id);
+    assert.equal(await finished.getState(), 'completed');
+    assert.equal(finished.attemptsMade, 2, 'the restarted worker finished it on the next attempt');
     assert.ok((await frames(p.video_id)).equals(await frames(ref.video_id)), 'resumed video equals the uninterrupted one frame for frame');
     w1.child.kill('SIGTERM');
     assert.equal(await w1.exit, 0);
@@ -127,7 +135,7 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
     assert.deepEqual(failed.data, { code: 'device_error', message: CUDA_FAULT_MESSAGE });
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: q.video_id } });
     assert.deepEqual([video.status, video.errorCode, video.errorMessage], ['failed', 'device_error', CUDA_FAULT_MESSAGE]);
-    assert.equal(await (await h.queue.getJob(q.video_id))!.getState(), 'failed');
+    assert.equal(await (await h.settled(q.video_id)).getState(), 'failed');
   });
 
   // Releasing the sessions hangs on the broken device; SHUTDOWN_TIMEOUT_MS (10 min) must not apply.
@@ -140,7 +148,7 @@ describe('device-fatal error in the worker process (tiny real model, CUDA fault 
     assert.match(w.stderr(), /"msg":"device-fatal exit timed out; exiting".*"timeoutMs":2000/);
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
     assert.deepEqual([video.status, video.errorCode], ['failed', 'device_error'], 'recorded before the hang');
-    assert.equal(await (await h.queue.getJob(p.video_id))!.getState(), 'failed');
+    assert.equal(await (await h.settled(p.video_id)).getState(), 'failed');
   });
 
   it('the main thread blocked for good in a session release: the watchdog thread kills the process', { timeout: 120_000 }, async () => {

@@ -107,8 +107,8 @@ describe('device-fatal failure in the processor (real Redis, Postgres, S3; gener
     assert.deepEqual([video.status, video.errorCode, video.errorMessage], ['failed', 'device_error', CUDA_FAULT_MESSAGE]);
     assert.equal(fatal.length, 1);
     assert.equal((fatal[0] as Error).message, CUDA_FAULT_MESSAGE);
-    const job = await h.queue.getJob(p.video_id);
-    assert.equal(await job!.getState(), 'failed');
+    const job = await h.settled(p.video_id);
+    assert.equal(await job.getState(), 'failed');
     await w.shutdown();
   });
 

@@ -86,9 +86,9 @@ describe('worker processor (real Redis, Postgres, S3, ffmpeg; scripted generator
     assert.equal(failed.type, 'video.failed');
     assert.equal((failed.data as { code: string }).code, 'invalid_request');
     assert.match((failed.data as { message: string }).message, /steps/);
-    const job = await h.queue.getJob(p.video_id);
-    assert.equal(await job!.getState(), 'failed');
-    assert.equal(job!.attemptsMade, 1);
+    const job = await h.settled(p.video_id);
+    assert.equal(await job.getState(), 'failed');
+    assert.equal(job.attemptsMade, 1);
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
     assert.deepEqual([video.status, video.errorCode], ['failed', 'invalid_request']);
     await w.shutdown();
@@ -102,7 +102,7 @@ describe('worker processor (real Redis, Postgres, S3, ffmpeg; scripted generator
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
     assert.equal(video.errorCode, 'model_unavailable');
     assert.match(video.errorMessage ?? '', /dit_step\.onnx/);
-    assert.equal((await h.queue.getJob(p.video_id))!.attemptsMade, 1);
+    assert.equal((await h.settled(p.video_id)).attemptsMade, 1);
     await w.shutdown();
   });
 

@@ -83,7 +83,7 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
     await h.restartS3();
     const events = await h.waitFor(p.video_id, terminal, 120_000);
     assert.equal(events.at(-1)!.type, 'video.completed', JSON.stringify(events.at(-1)));
-    const done = await h.queue.getJob(p.video_id);
+    const done = await h.settled(p.video_id);
     assert.equal(await done!.getState(), 'completed');
     assert.ok(done!.attemptsMade >= 2, `attempts made: ${done!.attemptsMade}`);
     const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id }, include: { chunks: true } });
@@ -111,9 +111,9 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
       const video = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
       assert.deepEqual([video.status, video.errorCode], ['failed', 'storage_unavailable']);
       assert.match(video.errorMessage ?? '', S3_FAILURE);
-      const j = await h.queue.getJob(p.video_id);
-      assert.equal(await j!.getState(), 'failed');
-      assert.equal(j!.attemptsMade, 2, 'every attempt was used');
+      const j = await h.settled(p.video_id);
+      assert.equal(await j.getState(), 'failed');
+      assert.equal(j.attemptsMade, 2, 'every attempt was used');
     } finally {
       await h.restartS3();
       await w.shutdown();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { GENERATION_QUEUE, JOBS, Keyspace, newVideoId, parseVideoEvent, type GenerateJobPayload, type VideoEvent, type VideoId } from '@rehyat/contracts';
 import { createPrismaClient, type PrismaClient } from '@rehyat/db';
@@ -50,6 +50,12 @@ export interface Harness {
   submit(over?: Partial<GenerateJobPayload>, jobOpts?: { attempts?: number; backoff?: { type: 'fixed' | 'exponential'; delay: number } }): Promise<GenerateJobPayload>;
   events(id: VideoId): Promise<(VideoEvent & { id: string })[]>;
   waitFor(id: VideoId, pred: (events: VideoEvent[]) => boolean, timeoutMs?: number): Promise<VideoEvent[]>;
+  /**
+   * The video's job once BullMQ has finished it (state `completed` or `failed`). The terminal
+   * event is published by the processor before it returns or throws, so a job read right after
+   * `waitFor(id, terminal)` may still be active, its attempt not yet counted.
+   */
+  settled(id: VideoId, timeoutMs?: number): Promise<Job>;
   close(): Promise<void>;
 }
 
@@ -175,6 +181,16 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         const ev = await h.events(id);
         if (pred(ev)) return ev;
         if (Date.now() > until) throw new Error(`timed out waiting on ${id}; events: ${ev.map((e) => e.type).join(',')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async settled(id, timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const job = await queue.getJob(id);
+        const state = job ? await job.getState() : 'missing';
+        if (job && (state === 'completed' || state === 'failed')) return job;
+        if (Date.now() > until) throw new Error(`timed out waiting for ${id}'s job to finish; it is ${state}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
