@@ -34,6 +34,21 @@ def test_eval_runs_on_tiny_models(tmp_path):
     assert "motion" in res["vae_reconstruction"]["held_out"]
     # the detector's ceiling at the longer lengths, on the same prompts the models get there
     assert set(res["ground_truth_long"]["held_out"]) == {"4x"} and "motion" in res["ground_truth_long"]["held_out"]["4x"]
+    # every row keeps each video's score, in the prompts' order, and the standard error of its mean
+    for length, n in (("1x", 2), ("4x", 1)):
+        r = res["student_stage2"]["held_out"][length]
+        assert set(r["per_video"]) >= {"color", "shape", "background", "motion", "area_drift", "flicker", "boundary_ratio"}
+        assert all(len(v) == n for v in r["per_video"].values())
+        have = [x for x in r["per_video"]["motion"] if x is not None]
+        assert r["motion"] == pytest.approx(sum(have) / len(have), abs=1e-3)
+        assert set(r["stderr"]) == set(r["per_video"])
+    assert res["settings"]["noise_seed"] == 555
+    # the same file, teacher against student, video by video (rehyat.eval.compare)
+    from rehyat.eval.compare import compare
+    c = compare(res, res, "student_stage2", "teacher", within=3)
+    assert {(r["set"], r["length"]) for r in c["rows"]} == {("in_distribution", "1x"), ("held_out", "1x")}
+    same = compare(res, res)
+    assert all(r["diff"] in (0, None) and r["verdict"] in ("within noise", "no videos") for r in same["rows"])
 
 
 def test_a_recipe_split_over_calls_resumes_from_the_teacher_checkpoint(tmp_path):

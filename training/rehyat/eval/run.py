@@ -12,6 +12,8 @@ the area of objects that should keep their size changes per 2 s window, see dete
 background flicker, chunk-boundary discontinuity
 (frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
 same noise. The detector's ceiling is measured on the renderer's ground truth of the same prompts.
+Every row also holds the standard error of each mean over the set's videos ("stderr") and each
+video's own score ("per_video"), for paired comparisons of two evaluations (rehyat.eval.compare).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from ..world import describe, parse_prompt, render, sample_scene
 from .detect import Detector, boundary_ratio, score_video
 
 STEPS, SHIFT, GUIDANCE = 16, 3.0, 4.0
+NOISE_SEED = 555  # every model of every evaluation starts from the same noise (paired comparisons)
 
 
 def eval_device() -> torch.device:
@@ -112,13 +115,29 @@ def score_set(det, frames, prompts, chunk_frames, device) -> Dict[str, float]:
         for k, v in r.items():
             acc.setdefault(k, []).append(v)
     pct = ("color", "shape", "background", "motion", "direction")
-    res = {}
+    res, per_video, stderr = {}, {}, {}
     for k, v in acc.items():
+        scale = 100.0 if k in pct or k.startswith("motion:") else 1.0
         m = float(np.nanmean(v)) if any(not math.isnan(x) for x in v) else float("nan")
-        res[k] = None if math.isnan(m) else round(m * (100.0 if k in pct or k.startswith("motion:") else 1.0), 3)
+        res[k] = None if math.isnan(m) else round(m * scale, 3)
+        if k.startswith("motion:"):  # asked by some videos only: no per-video list
+            continue
+        per_video[k] = [None if math.isnan(x) else round(x * scale, 4) for x in v]
+        have = [x * scale for x in v if not math.isnan(x)]
+        stderr[k] = round(float(np.std(have, ddof=1) / math.sqrt(len(have))), 3) if len(have) > 1 else None
     # summed over the set's videos, each asked motion's verdicts most frequent first
     res["motion_confusion"] = {a: dict(v.most_common()) for a, v in sorted(confusion.items())}
+    # the standard error of each mean over the set's videos, and every video's own score (in the
+    # prompts' order, None where it has none), so that two evaluations of the same prompt set and
+    # noise can be compared video by video (rehyat.eval.compare)
+    res["stderr"] = stderr
+    res["per_video"] = per_video
     return res
+
+
+def summary(r: dict) -> dict:
+    """A score_set result without its per-video lists (for log lines)."""
+    return {k: v for k, v in r.items() if k != "per_video"}
 
 
 def ground_truth_frames(prompts, frames: int, size: int, device) -> torch.Tensor:
@@ -166,7 +185,7 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
     sets = prompt_sets(n, seeds)
     res: dict = {"settings": {"steps": steps, "shift": shift, "guidance": guidance, "prompt_seeds": list(seeds),
                               "n_prompts": n,
-                              "n_prompts_long": n_long, "window_frames": 32, "chunk_frames": chunk_frames}}
+                              "n_prompts_long": n_long, "noise_seed": NOISE_SEED, "window_frames": 32, "chunk_frames": chunk_frames}}
     res["settings"]["vae_encoder"] = getattr(vae, "encoder_state", "trained")
     # detector ceiling on ground truth renders
     for sname, prompts in sets.items():
@@ -198,13 +217,13 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
                 if deadline is not None and time.time() > deadline:
                     res.setdefault("skipped_for_time", []).append(f"{mname}/{sname}/{mult}x")
                     continue
-                frames[mname] = generate(model, vae, text, tok, ps, tf, seed=555, device=device,
+                frames[mname] = generate(model, vae, text, tok, ps, tf, seed=NOISE_SEED, device=device,
                                          steps=steps, shift=shift, guidance=guidance)
                 r = score_set(det, frames[mname], ps, chunk_frames, device)
                 if mname != "teacher" and "teacher" in frames:
                     r["psnr_vs_teacher_db"] = psnr(frames[mname], frames["teacher"])
                 res.setdefault(mname, {}).setdefault(sname, {})[f"{mult}x"] = r
-                log(f"[eval] {mname} {sname} {mult}x {r} t={time.time() - t0:.0f}s")
+                log(f"[eval] {mname} {sname} {mult}x {summary(r)} t={time.time() - t0:.0f}s")
     res["seconds"] = round(time.time() - t0, 1)
     return res
 

@@ -18,7 +18,7 @@ import json
 import time
 
 from .detect import Detector
-from .run import base_latent_frames, checkpoint_preset_name, eval_device, generate, prompt_sets, score_set
+from .run import NOISE_SEED, base_latent_frames, checkpoint_preset_name, eval_device, generate, prompt_sets, score_set, summary
 
 
 def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48, preset_name="full", log=print,
@@ -28,18 +28,20 @@ def sweep(model, vae, text, tok, device, guidances, steps_list, shift=3.0, n=48,
     sets = prompt_sets(n, seeds)
     chunk_frames = 4 * model.cfg.tc
     lat = base_latent_frames(preset_name)
-    res = {"settings": {"n_prompts": n, "shift": shift, "latent_frames": lat, "prompt_seeds": list(seeds)}, "runs": []}
+    res = {"settings": {"n_prompts": n, "shift": shift, "latent_frames": lat, "prompt_seeds": list(seeds),
+                        "noise_seed": NOISE_SEED}, "runs": []}
     t0 = time.time()
     for steps in steps_list:
         for g in guidances:
             row = {"steps": steps, "guidance": g, "shift": shift}
             for sname, prompts in sets.items():
-                fr = generate(model, vae, text, tok, prompts, lat, seed=555, device=device,
+                fr = generate(model, vae, text, tok, prompts, lat, seed=NOISE_SEED, device=device,
                               steps=steps, shift=shift, guidance=g)
                 r = score_set(det, fr, prompts, chunk_frames, device)
                 row[sname] = r
             res["runs"].append(row)
-            log(f"[sweep] steps {steps} guidance {g}: {json.dumps(row)} t={time.time() - t0:.0f}s")
+            shown = {k: summary(v) if isinstance(v, dict) else v for k, v in row.items()}
+            log(f"[sweep] steps {steps} guidance {g}: {json.dumps(shown)} t={time.time() - t0:.0f}s")
     res["seconds"] = round(time.time() - t0, 1)
     return res
 

@@ -1,0 +1,77 @@
+"""rehyat.eval.compare: paired comparison of two evaluations on synthetic per-video scores."""
+import json
+
+import pytest
+
+from rehyat.eval.compare import CompareError, compare, main, paired
+
+
+def _ev(motion, drift, model="student_stage2", seeds=(1234, 4321), per_video=True):
+    def row(m, d):
+        r = {"motion": sum(m) / len(m), "area_drift": sum(d) / len(d)}
+        if per_video:
+            r["per_video"] = {"motion": list(m), "area_drift": list(d)}
+        return r
+    return {"settings": {"prompt_seeds": list(seeds), "n_prompts": len(motion), "n_prompts_long": 1, "noise_seed": 555},
+            model: {"in_distribution": {"1x": row(motion, drift)}, "held_out": {"1x": row(motion, drift)}}}
+
+
+BASE_M = [0.0, 50.0, 100.0, 25.0, 75.0, 50.0, 0.0, 100.0] * 4
+BASE_D = [0.1, 0.2, 0.3, 0.1, 0.2, 0.3, 0.1, 0.2] * 4
+
+
+def test_a_consistent_gain_is_better_and_a_drift_rise_worse_even_across_uneven_prompts():
+    # every video gains 10 points of motion: a clear gain, though the videos' scores spread 0-100
+    new = _ev([m + 10 for m in BASE_M], [d + 0.05 for d in BASE_D])
+    res = compare(_ev(BASE_M, BASE_D), new, within=3)
+    rows = {(r["set"], r["metric"]): r for r in res["rows"]}
+    mot = rows[("held_out", "motion")]
+    assert mot["diff"] == pytest.approx(10) and mot["ci95"] == [pytest.approx(10), pytest.approx(10)]
+    assert mot["verdict"] == "better" and mot["within_3"] == "yes"
+    drift = rows[("held_out", "area_drift")]
+    assert drift["verdict"] == "worse"  # area drift: lower is better
+    assert drift["within_3"] == "yes"
+
+
+def test_noise_without_a_shift_is_within_noise_and_a_large_loss_is_not_within():
+    flip = [m + (10 if i % 2 else -10) for i, m in enumerate(BASE_M)]
+    res = compare(_ev(BASE_M, BASE_D), _ev(flip, BASE_D), metrics=("motion",), within=3)
+    assert all(r["verdict"] == "within noise" for r in res["rows"])
+    assert all(r["within_3"] == "undecided" for r in res["rows"])
+    worse = compare(_ev(BASE_M, BASE_D), _ev([m - 20 for m in BASE_M], BASE_D), metrics=("motion",), within=3)
+    assert all(r["verdict"] == "worse" and r["within_3"] == "no" for r in worse["rows"])
+
+
+def test_videos_without_a_score_are_left_out_of_the_pairs():
+    r = paired([None, 1.0, 2.0, float("nan")], [5.0, 2.0, None, 3.0])
+    assert r["n"] == 1 and r["diff"] == 1.0
+    assert paired([None], [1.0])["ci95"] is None
+
+
+def test_what_cannot_be_paired_is_refused_with_the_reason():
+    base = _ev(BASE_M, BASE_D)
+    with pytest.raises(CompareError, match="prompt_seeds"):
+        compare(base, _ev(BASE_M, BASE_D, seeds=(1, 2)))
+    with pytest.raises(CompareError, match="no per-video scores"):
+        compare(base, _ev(BASE_M, BASE_D, per_video=False))
+    with pytest.raises(CompareError, match=r"has no 'teacher' \(it has: student_stage2\)"):
+        compare(base, base, base_model="teacher")
+    with pytest.raises(CompareError, match="sampler sweep"):
+        compare(base, {"settings": {}, "runs": []})
+    with pytest.raises(CompareError, match="not the same prompt set"):
+        paired([1.0, 2.0], [1.0])
+
+
+def test_the_command_prints_a_table_and_writes_the_rows(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_ev(BASE_M, BASE_D)))
+    b.write_text(json.dumps(_ev([m + 10 for m in BASE_M], BASE_D)))
+    main([str(a), str(b), "--metrics", "motion", "--out", str(tmp_path / "d.json"), "--within", "3"])
+    out = capsys.readouterr().out
+    assert "| held_out | 1x | motion | 32 |" in out and "better" in out and "within 3" in out
+    assert len(json.load(open(tmp_path / "d.json"))["rows"]) == 2
+    with pytest.raises(SystemExit):  # argparse's usage error, exit status 2
+        main([str(a), str(b), "--metrics", "speed"])
+    assert "unknown metric(s) speed" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="cannot read"):
+        main([str(a), str(tmp_path / "missing.json")])
