@@ -493,6 +493,9 @@ describe('retry', () => {
   async function failedVideo(prompt: string): Promise<string> {
     const video = await alice.client.videos.create({ prompt, model: 'rehyat-test' });
     await failThroughWorker(video.id);
+    // The API's feed consumer frees the owner's slot when it reads video.failed; a retry before
+    // that would take the slot and then lose it to the late release.
+    await until(`${video.id}'s active slot to be freed`, async () => !(await stack.app.limits.active.members(alice.keyId)).includes(video.id));
     return video.id;
   }
 

@@ -111,10 +111,12 @@ describe('API key cache', () => {
     const gate = new Promise<void>((r) => (release = r));
     const row: ApiKeyRecord = { id: 'key_race', role: 'user', revokedAt: null, lastUsedAt: null, rateLimitRpm: null, maxActiveVideos: null };
     let loads = 0;
+    let announced = 0;
     const cache = new ApiKeyCache({
       ttlMs: 60_000,
       prefix,
       subscriber,
+      acknowledge: () => void (announced += 1),
       load: async () => {
         loads++;
         await gate;
@@ -128,7 +130,7 @@ describe('API key cache', () => {
       const pending = cache.get(hashApiKey('x'));
       await until(() => loads === 1, 'load started');
       await publishApiKeyChange(publisher, prefix, 'key_race');
-      await new Promise((r) => setTimeout(r, 50)); // let the announcement arrive
+      await until(() => announced === 1, 'the announcement handled');
       release();
       assert.equal((await pending)?.id, 'key_race');
       assert.equal(cache.size, 0, 'the pre-announcement row was not cached');

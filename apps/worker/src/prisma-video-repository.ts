@@ -40,7 +40,8 @@ export class PrismaVideoRepository implements VideoRepository {
   }
 
   async setProgress(id: string, progress: number): Promise<void> {
-    await this.db.video.updateMany({ where: { id, status: 'in_progress' }, data: { progress } });
+    // Never backwards (a late write after a chunk's own, higher progress).
+    await this.db.video.updateMany({ where: { id, status: 'in_progress', progress: { lt: progress } }, data: { progress } });
   }
 
   async addGpuMs(id: string, ms: number): Promise<void> {

@@ -30,6 +30,7 @@ export interface VideoRepository {
   markInProgress(id: string, opts: { workerId: string; chunksTotal: number; framesTotal: number }): Promise<void>;
   /** Upserts the chunk row and sets `chunksDone` and `progress`. */
   recordChunk(id: string, chunk: ChunkRecord, opts: { chunksDone: number; progress: number }): Promise<void>;
+  /** Raises `progress` of a video in progress (never lowers it). */
   setProgress(id: string, progress: number): Promise<void>;
   /** Adds compute time (usage) to the video. */
   addGpuMs(id: string, ms: number): Promise<void>;

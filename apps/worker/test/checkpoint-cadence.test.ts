@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { storageKeys, type VideoEvent, type VideoId } from '@rehyat/contracts';
 import { decodeCheckpoint, ModelRegistry, type Generator } from '@rehyat/pipeline';
 import { EMBEDDED_S3_CREDENTIALS, ObjectStorage } from '@rehyat/storage';
@@ -72,6 +72,12 @@ describe('checkpoint cadence and background upload (tiny real model, real Redis/
     // SIGKILL recovery waits for the dead worker's lock to expire (as in process.test.ts).
     h = await startHarness({ LOCK_DURATION_MS: '10000', CHECKPOINT_EVERY_CHUNKS: '4', CHECKPOINT_ASYNC: 'true' });
     dir = await mkdtemp(join(tmpdir(), 'rehyat-cadence-'));
+  });
+  // A test that fails midway must leave no worker behind: it would take the next test's job.
+  afterEach(async () => {
+    await h.stopWorkers();
+    const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    await Promise.all(alive.map((c) => new Promise((r) => { c.once('exit', r); c.kill('SIGKILL'); })));
   });
   after(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

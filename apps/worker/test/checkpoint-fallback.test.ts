@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { storageKeys, type VideoId } from '@rehyat/contracts';
 import { CheckpointFormatError, ModelRegistry, decodeCheckpoint, type Generator } from '@rehyat/pipeline';
 import type { GeneratorProvider } from '../src/processors/generate.js';
@@ -45,6 +45,9 @@ describe('resume from a cut-off checkpoint (tiny real model, real embedded S3)',
     registry = new ModelRegistry({ modelsDir: await tinyModelsDir() });
     h = await startHarness({ CHECKPOINT_EVERY_CHUNKS: '1' });
     dir = await mkdtemp(join(tmpdir(), 'rehyat-ckpt-fallback-'));
+  });
+  afterEach(async () => {
+    await h.stopWorkers();
   });
   after(async () => {
     await h.close();

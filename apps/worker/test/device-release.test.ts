@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { requestCancel } from '@rehyat/events';
 import { LoadedModel, StudentGenerator } from '@rehyat/pipeline';
 import { InvalidJobError } from '../src/failure.js';
@@ -61,6 +61,9 @@ describe('device state is released on every way a job ends (tiny real model, sim
     gen = new StudentGenerator(m);
     Object.assign(model, { name: m.files.manifest.models.student, width: gen.info.width, height: gen.info.height });
     h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.stopWorkers();
   });
   after(async () => {
     await h?.close();

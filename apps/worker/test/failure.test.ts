@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { ModelRegistry, ModelUnavailableError } from '@rehyat/pipeline';
 import { StorageUnavailableError } from '@rehyat/storage';
 import { classifyFailure, GenerationError, InvalidJobError } from '../src/failure.js';
@@ -87,6 +87,9 @@ describe('device-fatal failure in the processor (real Redis, Postgres, S3; gener
   let h: Harness;
   before(async () => {
     h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.stopWorkers();
   });
   after(async () => {
     await h.close();

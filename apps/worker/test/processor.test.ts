@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { storageKeys, WorkerHeartbeat, type VideoId } from '@rehyat/contracts';
 import { requestCancel } from '@rehyat/events';
 import { CheckpointFormatError, ModelUnavailableError, decodeCheckpoint } from '@rehyat/pipeline';
 import { InvalidJobError } from '../src/failure.js';
 import { decodeRgbFrames, probeVideo } from '../src/media/index.js';
 import type { GeneratorProvider } from '../src/processors/generate.js';
+import { PrismaVideoRepository } from '../src/prisma-video-repository.js';
 import { startHarness, terminal, type Harness } from './support/harness.js';
 import { ScriptedGenerator, VIDEO } from './support/scripted-generator.js';
 
@@ -34,6 +35,9 @@ describe('worker processor (real Redis, Postgres, S3, ffmpeg; scripted generator
   before(async () => {
     h = await startHarness();
     dir = await mkdtemp(join(tmpdir(), 'rehyat-worker-out-'));
+  });
+  afterEach(async () => {
+    await h.stopWorkers();
   });
   after(async () => {
     await h.close();
@@ -76,6 +80,17 @@ describe('worker processor (real Redis, Postgres, S3, ffmpeg; scripted generator
     assert.ok(beat, 'heartbeat written');
     assert.equal(WorkerHeartbeat.parse(JSON.parse(beat)).device, 'cpu');
     await w.shutdown();
+  });
+
+  it('a progress write never lowers the row\'s progress (a late write after a chunk\'s higher one)', async () => {
+    const p = await h.submit();
+    await (await h.queue.getJob(p.video_id))?.remove(); // the row alone: no worker may take it
+    const repo = new PrismaVideoRepository(h.prisma);
+    await h.prisma.video.update({ where: { id: p.video_id }, data: { status: 'in_progress', progress: 50 } });
+    await repo.setProgress(p.video_id, 40);
+    assert.equal((await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } })).progress, 50);
+    await repo.setProgress(p.video_id, 60);
+    assert.equal((await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } })).progress, 60);
   });
 
   it('a malformed payload fails the video as invalid_request without retrying', async () => {

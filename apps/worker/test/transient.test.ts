@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { storageKeys, type VideoId } from '@rehyat/contracts';
 import { ModelRegistry } from '@rehyat/pipeline';
 import { decodeRgbFrames, probeVideo } from '../src/media/index.js';
@@ -26,6 +26,9 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
     registry = new ModelRegistry({ modelsDir: await tinyModelsDir() });
     h = await startHarness();
     dir = await mkdtemp(join(tmpdir(), 'rehyat-transient-'));
+  });
+  afterEach(async () => {
+    await h.stopWorkers();
   });
   after(async () => {
     await h.close();
@@ -63,24 +66,25 @@ describe('transient S3 failures (real embedded S3 stopped and restarted; tiny re
     const p = await h.submit(job, { attempts: 5, backoff: { type: 'exponential', delay: 1000 } });
     await h.waitFor(p.video_id, (ev) => ev.some((e) => e.type === 'video.chunk'), 120_000);
     await h.stopS3();
-
-    // A failed attempt waiting out its backoff: counted, the reason names S3, the video not failed.
-    const failedAttempt = await until('a failed attempt in backoff', async () => {
-      const j = await h.queue.getJob(p.video_id);
-      return j && j.attemptsMade >= 1 && (await j.getState()) === 'delayed' ? j : undefined;
-    });
-    assert.match(failedAttempt.failedReason, S3_FAILURE);
-    assert.ok(failedAttempt.attemptsMade < 5);
-    const during = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
-    assert.equal(during.status, 'in_progress', 'a transient failure with attempts left does not fail the video');
-    assert.equal(during.errorCode, null);
-    // ... but the row says why the attempt failed (the API's last_error).
-    assert.equal(during.lastErrorCode, 'storage_unavailable');
-    assert.match(during.lastErrorMessage ?? '', S3_FAILURE);
-    assert.ok(during.lastErrorAt);
-    assert.ok(!(await h.events(p.video_id)).some((e) => e.type === 'video.failed'));
-
-    await h.restartS3();
+    try {
+      // A failed attempt waiting out its backoff: counted, the reason names S3, the video not failed.
+      const failedAttempt = await until('a failed attempt in backoff', async () => {
+        const j = await h.queue.getJob(p.video_id);
+        return j && j.attemptsMade >= 1 && (await j.getState()) === 'delayed' ? j : undefined;
+      });
+      assert.match(failedAttempt.failedReason, S3_FAILURE);
+      assert.ok(failedAttempt.attemptsMade < 5);
+      const during = await h.prisma.video.findUniqueOrThrow({ where: { id: p.video_id } });
+      assert.equal(during.status, 'in_progress', 'a transient failure with attempts left does not fail the video');
+      assert.equal(during.errorCode, null);
+      // ... but the row says why the attempt failed (the API's last_error).
+      assert.equal(during.lastErrorCode, 'storage_unavailable');
+      assert.match(during.lastErrorMessage ?? '', S3_FAILURE);
+      assert.ok(during.lastErrorAt);
+      assert.ok(!(await h.events(p.video_id)).some((e) => e.type === 'video.failed'));
+    } finally {
+      await h.restartS3(); // also when an assertion above fails: the next test needs S3
+    }
     const events = await h.waitFor(p.video_id, terminal, 120_000);
     assert.equal(events.at(-1)!.type, 'video.completed', JSON.stringify(events.at(-1)));
     const done = await h.settled(p.video_id);

@@ -110,10 +110,10 @@ test('queue cap in a mixed batch: counts queued jobs and unsettled admissions; r
 
 test('an admission that was never settled stops counting after its TTL', async () => {
   const qprefix = `${prefix}-ttl`;
-  const limits = new RequestLimits({ redis, prefix: qprefix, queueName: QUEUE, queueCap: 1, admissionTtlMs: 200 });
+  const limits = new RequestLimits({ redis, prefix: qprefix, queueName: QUEUE, queueCap: 1, admissionTtlMs: 1000 });
   assert.equal((await limits.checkMany([creation('k', 0, 0)]))[0]!.refusedBy, null);
   assert.equal((await limits.checkMany([creation('k', 0, 0)]))[0]!.refusedBy, 'queue');
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 1300));
   assert.equal((await limits.checkMany([creation('k', 0, 0)]))[0]!.refusedBy, null);
 });
 

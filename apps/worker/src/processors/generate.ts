@@ -255,10 +255,12 @@ async function runJob(deps: GenerateProcessorDeps, job: Job, payload: GenerateJo
         }
         if (next.done) break;
         const chunk = next.value;
-        await shipChunk(deps, encoder, id, chunk, chunksTotal, stepsTotal, prior);
-        deps.activity.chunkDone();
+        // The chunk's step events and progress writes land before its chunk event and row, whose
+        // progress is higher: a slow write queued earlier must not move the progress back after it.
         await pending;
         if (progressError) throw progressError;
+        await shipChunk(deps, encoder, id, chunk, chunksTotal, stepsTotal, prior);
+        deps.activity.chunkDone();
         // A background upload that failed meanwhile fails the attempt now (as a synchronous one would).
         checkpoints.throwIfFailed();
         const stopping = deps.shutdown.requested && chunk.index + 1 < chunksTotal;

@@ -56,6 +56,11 @@ export interface Harness {
    * `waitFor(id, terminal)` may still be active, its attempt not yet counted.
    */
   settled(id: VideoId, timeoutMs?: number): Promise<Job>;
+  /**
+   * Kills every in-process worker started so far (for `afterEach`): a test that fails midway must
+   * not leave a worker that takes the next test's job.
+   */
+  stopWorkers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -193,6 +198,9 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         if (Date.now() > until) throw new Error(`timed out waiting for ${id}'s job to finish; it is ${state}`);
         await new Promise((r) => setTimeout(r, 50));
       }
+    },
+    async stopWorkers() {
+      for (const w of workers.splice(0)) await w.kill().catch(() => undefined);
     },
     async close() {
       for (const w of workers) await w.kill().catch(() => undefined);
