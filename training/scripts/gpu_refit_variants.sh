@@ -8,9 +8,11 @@
 #      evaluation code and machine (BASE_EVAL=0 skips it);
 #   2. one continued student per VARIANTS entry, round robin over the GPUs, at most PER_GPU at a time on
 #      each (the others wait for a slot): stage 2 from the release's student for STAGE2_S seconds, then
-#      rehyat.eval.run at guidance 4.
+#      rehyat.eval.run at guidance 4; rehyat.eval.compare then compares, video by video, each variant's
+#      student with its teacher (vs-teacher: within 3 points?) and with the release (vs-base).
 # Into $RUN_DIR (default /tmp/rehyat-refit): enc/, base/, v0/, v1/, ... (checkpoint.pt, metrics.json,
-# train.log, eval-g4.json, variant.txt); pipeline.log; DONE (exit status) when finished.
+# train.log, eval-g4.json, vs-teacher.txt/.json, vs-base.txt/.json, variant.txt); pipeline.log; DONE (exit
+# status) when finished.
 #   start (first call):  CK=training/runs/rec/checkpoint.pt bash training/scripts/gpu_refit_variants.sh start
 #   every call:          bash training/scripts/gpu_refit_variants.sh poll SECONDS   (waits <= SECONDS or until
 #                        DONE, then copies into $OUT the variants' checkpoints and results.tgz)
@@ -60,6 +62,10 @@ job() {
     (cd training && CUDA_VISIBLE_DEVICES=$g python3 -m rehyat.eval.run --checkpoint "$c" --out "$o" --guidance 4 \
        "$@" ${EVAL_ARGS:-}) > "$l" 2>&1
   }
+  compare() {  # base json, new json, out stem (.txt table, .json rows), extra flags...: rehyat.eval.compare
+    local a=$1 b=$2 o=$3; shift 3
+    (cd training && python3 -m rehyat.eval.compare "$a" "$b" --out "$o.json" "$@") > "$o.txt" 2>&1
+  }
   for v in ${VARIANTS:-fm=0 kd=1}; do variant_flags "${v#*=}" > /dev/null || return 2; done
   # the baseline evaluation runs beside the refit: on GPU 1, or on a one-GPU machine on the same GPU
   if [ "${BASE_EVAL:-1}" != 0 ]; then
@@ -86,6 +92,9 @@ job() {
          --resume "$resume" --stages stage2 --budget stage2="${STAGE2_S:-600}" --compile 0 \
          $flags --lr-scale "${LR_SCALE:-1}" --out "$R/v$i") > "$R/v$i/train.log" 2>&1 || exit $?
       evaluate $g "$R/v$i/checkpoint.pt" "$R/v$i/eval-g4.json" "$R/v$i/eval.log" --teacher-lengths 1; rc=$?
+      # video by video: the variant's student against its teacher (within 3 points?), same evaluation
+      [ $rc -eq 0 ] && { compare "$R/v$i/eval-g4.json" "$R/v$i/eval-g4.json" "$R/v$i/vs-teacher" \
+                           --base-model teacher --within 3 || rc=$?; }
       echo "[refit] v$i ($name) done after $(( $(date +%s) - t0 )) s (exit $rc)"
       exit $rc
     ) &
@@ -94,6 +103,12 @@ job() {
   rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=$?; done
   if [ -n "$base_pid" ]; then wait "$base_pid" || rc=$?; fi
+  # each variant against the release, video by video (same prompts and noise: a paired comparison)
+  if [ -f "$R/base/eval-g4.json" ]; then
+    for d in "$R"/v*/; do
+      [ -f "$d/eval-g4.json" ] && { compare "$R/base/eval-g4.json" "$d/eval-g4.json" "$d/vs-base" || rc=$?; }
+    done
+  fi
   echo "[refit] all done after $(( $(date +%s) - t0 )) s (last failure exit: $rc)"
   return $rc
 }
@@ -123,5 +138,9 @@ case "${1:?start or poll}" in
     grep -E "^\[|Error|error" "$R/pipeline.log" | tail -n 12
     for f in "$R"/enc/train.log "$R"/base/eval.log "$R"/v*/train.log "$R"/v*/eval.log; do
       [ -f "$f" ] && { echo "== ${f#$R/}"; grep -E "^\[|Error" "$f" | tail -n 6 | cut -c1-400; }
-    done ;;
+    done
+    for f in "$R"/v*/vs-base.txt; do  # the rows that moved beyond the noise
+      [ -f "$f" ] && { echo "== ${f#$R/} (beyond the noise)"; grep -E "better|worse|higher|lower|Error|error" "$f" | head -n 20; }
+    done
+    true ;;
 esac

@@ -83,10 +83,17 @@ def test_gpu_refit_variants_refits_the_encoder_evaluates_the_release_and_continu
         assert (m["stage2"].get("distill") or {}).get("weight", 0.0) == w
         e = json.load(open(run / f"v{i}" / "eval-g4.json"))
         assert e["settings"]["vae_encoder"] == "refit" and "psnr_vs_teacher_db" in e["student_stage2"]["held_out"]["1x"]
+        # video by video against its teacher (1x: where the variant's evaluation samples it) and the release
+        vt = json.load(open(run / f"v{i}" / "vs-teacher.json"))
+        assert vt["base"]["model"] == "teacher" and {r["length"] for r in vt["rows"]} == {"1x"}
+        assert all("within_3" in r for r in vt["rows"] if r["metric"] == "motion" and r["ci95"] is not None)
+        vb = json.load(open(run / f"v{i}" / "vs-base.json"))
+        assert vb["base"]["model"] == vb["new"]["model"] == "student_stage2" and vb["rows"]
+        assert "| held_out | 1x | motion |" in open(run / f"v{i}" / "vs-base.txt").read()
     with tarfile.open(tmp_path / "out" / "results.tgz") as t:
         names = set(t.getnames())
     assert {"./base/eval-g4.json", "./v0/eval-g4.json", "./v1/eval-g4.json", "./enc/train.log",
-            "./v1/variant.txt", "./pipeline.log"} <= names
+            "./v1/variant.txt", "./pipeline.log", "./v0/vs-base.json", "./v1/vs-teacher.txt"} <= names
 
 
 def _recovered_release(tmp_path):
@@ -127,6 +134,7 @@ def test_gpu_refit_variants_runs_trajectory_variants_without_the_encoder_and_que
         assert m["trajectories"]["sampler"] == who and m["trajectories"]["prompts"] == 2
         assert "long_clip_frames" not in m  # long clips need the encoder
         assert "student_stage2" in json.load(open(run / f"v{i}" / "eval-g4.json"))
+        assert (run / f"v{i}" / "vs-teacher.json").exists() and not (run / f"v{i}" / "vs-base.json").exists()
     # one GPU, trajectory variants, so PER_GPU defaults to 1: the second starts only once the first is done
     pipeline = open(run / "pipeline.log").read()
     assert "(at most 1 per GPU at once)" in pipeline
