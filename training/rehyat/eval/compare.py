@@ -14,7 +14,8 @@ boundary_ratio "higher"/"lower"), else "within noise".
 BASE and NEW may be the same file with two models, e.g. ``--base-model teacher --model
 student_stage2``: with ``--within 3`` each row also says whether the new model is within 3 points
 of the base ("yes" when the whole interval lies above -3, "no" when it lies below, else
-"undecided"), issue 3's "student within 3 points of the teacher".
+"undecided"), issue 3's "student within 3 points of the teacher". Only the scores in % get this
+check (PERCENT); area drift, flicker and the boundary ratio are on other scales.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ METRICS = ("color", "shape", "background", "motion", "direction", "area_drift", 
 GOOD = {"color": 1, "shape": 1, "background": 1, "motion": 1, "direction": 1, "area_drift": -1, "flicker": -1,
         "boundary_ratio": 0}
 SETS = ("in_distribution", "held_out")
+# scores in % (points): --within P applies to these only; area drift, flicker and the boundary ratio
+# are not on a 0-100 scale, so "within 3 points" says nothing about them
+PERCENT = ("color", "shape", "background", "motion", "direction")
 
 
 class CompareError(ValueError):
@@ -108,8 +112,8 @@ def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_mod
                 row = {"set": sname, "length": length, "metric": m,
                        **paired(ra["per_video"][m], rb["per_video"][m], resamples)}
                 row["verdict"] = verdict(m, row["ci95"])
-                if within is not None and GOOD.get(m, 0) != 0 and row["ci95"] is not None:
-                    lo, hi = (row["ci95"] if GOOD[m] > 0 else (-row["ci95"][1], -row["ci95"][0]))
+                if within is not None and m in PERCENT and row["ci95"] is not None:
+                    lo, hi = row["ci95"]
                     row[f"within_{within:g}"] = "yes" if lo >= -within else "no" if hi < -within else "undecided"
                 rows.append(row)
     if not rows:
@@ -145,7 +149,7 @@ def main(argv=None):
     ap.add_argument("--base-model", default=None, help="the model of BASE (e.g. teacher)")
     ap.add_argument("--metrics", default=",".join(METRICS))
     ap.add_argument("--within", type=float, default=None, metavar="POINTS",
-                    help="also say whether NEW is within POINTS of BASE on each metric with a good direction")
+                    help="also say whether NEW is within POINTS of BASE on each score in %% (accuracies, direction)")
     ap.add_argument("--resamples", type=int, default=5000)
     ap.add_argument("--out", default=None, help="write the rows as JSON too")
     a = ap.parse_args(argv)
