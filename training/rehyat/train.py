@@ -810,7 +810,9 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     stage2_long_frames) every odd step takes a long batch instead, same tokens per step. With
     ``p.stage2_distill`` > 0 (needs ``teacher``) the short steps add the teacher's velocity on the
     clip's first teacher-length latent frames as a second target (``Distill``). With ``traj`` the
-    short steps learn the teacher's velocity on sampling trajectories instead (``TrajectoryCache``)."""
+    short steps learn the teacher's velocity on sampling trajectories instead (``TrajectoryCache``),
+    and ``p.stage2_distill`` moves to the long steps: the teacher's velocity on each long clip's first
+    teacher-length latent frames, beside its flow matching."""
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
@@ -829,7 +831,10 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
 
     def step(i):
         if long_cache is not None and i % 2 == 1:
-            return _fm_loss(fwd, vae, tok, p, device, rng, cache=long_cache, batch=lb, frames=p.stage2_long_frames)
+            # on trajectories the teacher's velocity, if any, anchors the long clips' first seconds
+            lkd = kd if traj is not None else None
+            return _fm_loss(fwd, vae, tok, p, device, rng, cache=long_cache, batch=lb, frames=p.stage2_long_frames,
+                            distill=lkd, measure=lkd is not None and i % 50 == 1)
         if traj is not None:
             return _traj_loss(fwd, tok, p, device, rng, traj, tb)
         return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames,
@@ -1127,7 +1132,8 @@ def main(argv=None):
                          "the ablation of long4 is --preset long4 --fm-object-weight 0)")
     ap.add_argument("--stage2-distill", type=float, default=None, metavar="W",
                     help="stage 2 adds W x the teacher's velocity on each short clip's first 2 s as a second "
-                         "target (default: the preset's, 0 = flow matching only)")
+                         "target; with --stage2-traj, on each long clip's first 2 s instead (needs --stage2-long) "
+                         "(default: the preset's, 0 = flow matching only)")
     ap.add_argument("--stage2-traj", default=None, choices=("teacher", "student", "off"),
                     help="stage 2's short steps learn the teacher's velocity on sampling trajectories of the "
                          "teacher or of the student itself instead of flow matching on encoded videos "
@@ -1191,8 +1197,9 @@ def _main(a):
         if a.encoder_cycle_latents < 2:
             raise SystemExit(f"--encoder-cycle-latents: expected N >= 2, got {a.encoder_cycle_latents}")
         p.encoder_cycle_latents = a.encoder_cycle_latents
-    if p.stage2_traj and p.stage2_distill > 0:
-        raise SystemExit("--stage2-traj and --stage2-distill are two different stage-2 targets: pick one")
+    if p.stage2_traj and p.stage2_distill > 0 and not p.stage2_long_frames:
+        raise SystemExit("--stage2-distill with --stage2-traj weighs the teacher's velocity on the long clips: "
+                         "it needs --stage2-long")
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")

@@ -24,6 +24,8 @@
 #                 first 2 s at weight W (0: flow matching only; rehyat.train --stage2-distill W);
 #   traj:teacher  stage 2's short steps on the teacher's sampling trajectories, traj:student on the
 #                 student's own (rehyat.train --stage2-traj); TRAJ_PROMPTS (the preset's 4096) trajectories;
+#   traj:WHO:W    the same, and the long clips add W x the teacher's velocity on their first 2 s
+#                 (rehyat.train --stage2-traj WHO --stage2-distill W; needs the encoder refit);
 # default "fm=0 kd=1". STAGE2_LONG (512:2048, rehyat.train --stage2-long; a traj variant without the
 # encoder refit runs without long clips); LR_SCALE (1); PER_GPU (2: three long-clip stage-2 runs of long4
 # ran out of an 80 GB H100's memory; 1 when any variant is traj:*, as two long4 trajectory runs beside the
@@ -43,6 +45,11 @@ variant_flags() {  # SPEC -> rehyat.train flags (see VARIANTS above)
     traj:teacher|traj:student)
       [ "${ENCODER_S:-150}" = 0 ] && long=0:0
       echo "--stage2-traj ${spec#traj:} --stage2-long $long ${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;
+    traj:teacher:*|traj:student:*)
+      local w=${spec##*:} who=${spec#traj:}; who=${who%%:*}
+      [[ "$w" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
+      [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec weighs the teacher on long clips: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }
+      echo "--stage2-traj $who --stage2-long $long --stage2-distill $w ${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;
     *)
       [[ "$spec" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
       [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec encodes videos: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }

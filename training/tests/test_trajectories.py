@@ -130,8 +130,33 @@ def test_stage2_on_trajectories_trains_and_records_where_its_data_came_from(tmp_
     assert m["stage2_trajectories"]["sampler"] == "student"
 
 
+def test_trajectories_with_long_clips_anchor_the_long_clips_on_the_teacher(tmp_path):
+    # --stage2-traj with --stage2-long and --stage2-distill W: the short steps are trajectory steps,
+    # the long (odd) steps add W x the teacher's velocity on the long clip's first teacher-length frames
+    p1 = train.preset("tiny")
+    train.run_all(p1, str(tmp_path / "a"), CPU, seed=0, log=lambda s: None, stages=("vae", "teacher"))
+    p2 = train.preset("tiny")
+    p2.stage2_traj, p2.stage2_traj_prompts, p2.stage2_traj_steps = "student", 2, 3
+    p2.stage2_long_frames, p2.stage2_long_cache, p2.stage2_distill = 16, 2, 3.0
+    p2.max_steps["stage2"] = 2
+    m = train.run_all(p2, str(tmp_path / "b"), CPU, seed=2, log=lambda s: None,
+                      stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    r = m["stage2"]
+    assert r["steps"] == 2 and r["long_clip_frames"] == 16 and r["trajectories"]["sampler"] == "student"
+    d = r["distill"]
+    # step 1 is the one long step: it is measured; the trajectory step 0 carries no teacher term
+    assert d["weight"] == 3.0 and d["latent_frames"] == 2 and d["measured_steps"] == 1
+    assert d["mean_distill_loss"] >= 0 and d["mean_fm_loss"] > 0  # zero-initialised heads: both velocities 0
+    # without long clips there is nothing for the weight to act on
+    p3 = copy.deepcopy(p2)
+    p3.stage2_long_frames, p3.stage2_long_cache = 0, 0
+    m3 = train.run_all(p3, str(tmp_path / "c"), CPU, seed=2, log=lambda s: None,
+                       stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    assert m3["stage2"]["distill"]["measured_steps"] == 0
+
+
 def test_trajectory_flags_are_checked():
-    with pytest.raises(SystemExit, match="pick one"):
+    with pytest.raises(SystemExit, match="it needs --stage2-long"):
         train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-traj", "teacher", "--stage2-distill", "1"])
     with pytest.raises(SystemExit, match="--stage2-traj-prompts"):
         train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-traj", "teacher", "--stage2-traj-prompts", "0"])
