@@ -132,6 +132,8 @@ case "${1:?start or poll}" in
     setsid nohup bash -c 'job; echo $? > "$R/DONE"' > "$R/pipeline.log" 2>&1 < /dev/null &
     echo "started: $R ($NGPU GPU(s))" ;;
   poll)
+    # a machine given back between calls lost the job: say so at once rather than wait for it
+    [ -f "$R/started" ] || { echo "no run at $R: not started on this machine (a fresh one: the job was lost)"; exit 3; }
     end=$(( $(date +%s) + ${2:-540} ))
     while [ ! -f "$R/DONE" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 5; done
     O=${OUT:-/tmp/out}; mkdir -p "$O"
