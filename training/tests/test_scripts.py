@@ -159,3 +159,13 @@ def test_gpu_refit_variants_refuses_a_bad_variant_before_training(tmp_path):
         assert "DONE: 2" in r.stdout, r.stdout
         assert msg in open(run / "pipeline.log").read()
         assert not (run / "v0").exists()
+
+
+def test_gpu_refit_variants_poll_says_at_once_when_the_machine_holds_no_run(tmp_path):
+    # a device machine given back between two calls takes the background job with it: the next
+    # call's poll must say so and exit, not wait out its seconds for a DONE that cannot come
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "RUN_DIR": str(tmp_path / "never-started")}
+    script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
+    r = subprocess.run(["bash", script, "poll", "300"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "not started on this machine" in r.stdout
