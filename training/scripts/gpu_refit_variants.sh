@@ -42,14 +42,15 @@ NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 variant_flags() {  # SPEC -> rehyat.train flags (see VARIANTS above)
   local spec=$1 long=${STAGE2_LONG:-512:2048}
   case "$spec" in
-    traj:teacher|traj:student)
+    traj:teacher|traj:student|traj:teacher:*|traj:student:*)
+      local who=${spec#traj:} kd=
+      if [[ "$who" == *:* ]]; then  # traj:WHO:W: the teacher's velocity on the long clips at weight W
+        [[ "${who#*:}" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
+        [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec weighs the teacher on long clips: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }
+        kd="--stage2-distill ${who#*:} "; who=${who%%:*}
+      fi
       [ "${ENCODER_S:-150}" = 0 ] && long=0:0
-      echo "--stage2-traj ${spec#traj:} --stage2-long $long ${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;
-    traj:teacher:*|traj:student:*)
-      local w=${spec##*:} who=${spec#traj:}; who=${who%%:*}
-      [[ "$w" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
-      [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec weighs the teacher on long clips: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }
-      echo "--stage2-traj $who --stage2-long $long --stage2-distill $w ${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;
+      echo "--stage2-traj $who --stage2-long $long $kd${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;
     *)
       [[ "$spec" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
       [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec encodes videos: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }

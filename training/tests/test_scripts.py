@@ -146,11 +146,11 @@ def test_gpu_refit_variants_runs_trajectory_variants_without_the_encoder_and_que
 def test_gpu_refit_variants_refuses_a_bad_variant_before_training(tmp_path):
     ck = tmp_path / "ck.pt"
     ck.write_bytes(b"never read")
-    for variants, enc, msg in (("x=traj:nobody", "150", "bad variant spec: traj:nobody"),
-                               ("x=traj:student:lots", "150", "bad variant spec: traj:student:lots"),
-                               ("kd=1", "0", "needs the encoder refit"),
-                               ("x=traj:student:3", "0", "needs the encoder refit")):
-        run = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    for i, (variants, enc, msg) in enumerate((("x=traj:nobody", "150", "bad variant spec: traj:nobody"),
+                                              ("x=traj:student:lots", "150", "bad variant spec: traj:student:lots"),
+                                              ("kd=1", "0", "needs the encoder refit"),
+                                              ("x=traj:student:3", "0", "needs the encoder refit"))):
+        run = tmp_path / f"run{i}"
         env = {**os.environ, "OUT": str(tmp_path / "out"), "RUN_DIR": str(run), "CK": str(ck),
                "ENCODER_S": enc, "VARIANTS": variants}
         script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")

@@ -144,15 +144,10 @@ def test_trajectories_with_long_clips_anchor_the_long_clips_on_the_teacher(tmp_p
     r = m["stage2"]
     assert r["steps"] == 2 and r["long_clip_frames"] == 16 and r["trajectories"]["sampler"] == "student"
     d = r["distill"]
-    # step 1 is the one long step: it is measured; the trajectory step 0 carries no teacher term
+    # step 1, the one long step, took the teacher term (it is the measured step); before the long
+    # steps took it, a trajectory run never measured one
     assert d["weight"] == 3.0 and d["latent_frames"] == 2 and d["measured_steps"] == 1
-    assert d["mean_distill_loss"] >= 0 and d["mean_fm_loss"] > 0  # zero-initialised heads: both velocities 0
-    # without long clips there is nothing for the weight to act on
-    p3 = copy.deepcopy(p2)
-    p3.stage2_long_frames, p3.stage2_long_cache = 0, 0
-    m3 = train.run_all(p3, str(tmp_path / "c"), CPU, seed=2, log=lambda s: None,
-                       stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
-    assert m3["stage2"]["distill"]["measured_steps"] == 0
+    assert d["mean_fm_loss"] > 0
 
 
 def test_trajectory_flags_are_checked():
