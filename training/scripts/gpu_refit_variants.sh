@@ -31,7 +31,8 @@
 # ran out of an 80 GB H100's memory; 1 when any variant is traj:*, as two long4 trajectory runs beside the
 # baseline evaluation did too: each holds its trajectories, then ~24 GB of teacher activations);
 # EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is the release's, so they sample it at 1x
-# only unless EVAL_ARGS says otherwise).
+# only unless EVAL_ARGS says otherwise; with --teacher-lengths= they sample no teacher and get no vs-teacher:
+# compare them with a base evaluation's teacher, rehyat.eval.compare --base-model teacher).
 # A call must follow the previous one within the machine's idle window (30 s) or the job is lost.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -101,8 +102,9 @@ job() {
          $flags --lr-scale "${LR_SCALE:-1}" --out "$R/v$i") > "$R/v$i/train.log" 2>&1 || exit $?
       evaluate $g "$R/v$i/checkpoint.pt" "$R/v$i/eval-g4.json" "$R/v$i/eval.log" --teacher-lengths 1; rc=$?
       # video by video: the variant's student against its teacher (within 3 points?), same evaluation
-      [ $rc -eq 0 ] && { compare "$R/v$i/eval-g4.json" "$R/v$i/eval-g4.json" "$R/v$i/vs-teacher" \
-                           --base-model teacher --within 3 || rc=$?; }
+      if [ $rc -eq 0 ] && grep -q '"teacher":' "$R/v$i/eval-g4.json"; then
+        compare "$R/v$i/eval-g4.json" "$R/v$i/eval-g4.json" "$R/v$i/vs-teacher" --base-model teacher --within 3 || rc=$?
+      elif [ $rc -eq 0 ]; then echo "[refit] v$i ($name): no teacher sampled (EVAL_ARGS), no vs-teacher"; fi
       echo "[refit] v$i ($name) done after $(( $(date +%s) - t0 )) s (exit $rc)"
       exit $rc
     ) &

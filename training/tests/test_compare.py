@@ -75,3 +75,26 @@ def test_the_command_prints_a_table_and_writes_the_rows(tmp_path, capsys):
     assert "unknown metric(s) speed" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="cannot read"):
         main([str(a), str(tmp_path / "missing.json")])
+
+
+def test_first_n_pairs_a_larger_evaluation_with_a_smaller_one_on_their_common_videos():
+    small = _ev(BASE_M, BASE_D)                                  # 32 videos
+    big = _ev([m + 10 for m in BASE_M] + [0.0] * 32, BASE_D * 2)   # 64: the same 32 first, then others
+    with pytest.raises(CompareError, match=r"n_prompts is 32 against 64.*--first N"):
+        compare(small, big)                                      # sizes differ: refused without --first
+    res = compare(small, big, metrics=("motion",), first=32)
+    assert all(r["n"] == 32 and r["diff"] == pytest.approx(10) for r in res["rows"])
+    assert res["first"] == 32
+    # N beyond the shorter list: both are cut to the shorter one's length (32, two whole batches)
+    assert all(r["n"] == 32 for r in compare(small, big, metrics=("motion",), first=48)["rows"])
+    assert compare(big, big, metrics=("motion",), first=16)["rows"][0]["n"] == 16
+
+
+def test_first_n_refuses_prefixes_that_are_not_whole_noise_batches():
+    small, big = _ev(BASE_M[:24], BASE_D[:24]), _ev(BASE_M * 2, BASE_D * 2)
+    with pytest.raises(CompareError, match="positive multiple of 16"):
+        compare(small, big, first=20)
+    with pytest.raises(CompareError, match="first 24 videos are not whole noise batches"):
+        compare(small, big, first=32)                             # 24 videos on one side: a part batch
+    with pytest.raises(CompareError, match="prompt_seeds"):       # --first never pairs other prompt sets
+        compare(small, _ev(BASE_M, BASE_D, seeds=(1, 2)), first=16)

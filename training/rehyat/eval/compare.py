@@ -1,7 +1,7 @@
 """Paired comparison of two evaluations of the same prompt sets and noise.
 
     python3 -m rehyat.eval.compare BASE.json NEW.json [--model student_stage2] [--base-model M]
-        [--metrics color,shape,...] [--within 3] [--out diff.json]
+        [--metrics color,shape,...] [--within 3] [--first N] [--out diff.json]
 
 ``rehyat.eval.run`` samples every model from the same prompts and the same noise, and records
 each video's own score (``per_video``). Two evaluations of one prompt set can therefore be
@@ -16,6 +16,12 @@ student_stage2``: with ``--within 3`` each row also says whether the new model i
 of the base ("yes" when the whole interval lies above -3, "no" when it lies below, else
 "undecided"), issue 3's "student within 3 points of the teacher". Only the scores in % get this
 check (PERCENT); area drift, flicker and the boundary ratio are on other scales.
+
+``--first N`` compares the first N videos of every set and length (fewer where a list is shorter,
+e.g. the long lengths' ``n_prompts_long``), so that evaluations of different sizes pair up: the
+prompt sets are prefix-stable (the first k of ``prompt_sets(n)`` are ``prompt_sets(k)``) and the
+noise is drawn per batch of NOISE_BATCH videos, so two prefixes hold the same videos whenever
+they are whole batches. Without it, evaluations of different sizes are refused.
 """
 from __future__ import annotations
 
@@ -34,6 +40,9 @@ SETS = ("in_distribution", "held_out")
 # scores in % (points): --within P applies to these only; area drift, flicker and the boundary ratio
 # are not on a 0-100 scale, so "within 3 points" says nothing about them
 PERCENT = ("color", "shape", "background", "motion", "direction")
+# rehyat.eval.run.generate draws its noise per batch of this many videos (seed + batch start): a prefix
+# of whole batches of a larger evaluation holds the same videos as a smaller one
+NOISE_BATCH = 16
 
 
 class CompareError(ValueError):
@@ -54,12 +63,28 @@ def _scores(ev: dict, name: str, model: str) -> Dict[str, Dict[str, dict]]:
     return ev[model]
 
 
-def _same_prompts(a: dict, b: dict, na: str, nb: str):
+def _same_prompts(a: dict, b: dict, na: str, nb: str, first: Optional[int] = None):
     sa, sb = a.get("settings", {}), b.get("settings", {})
-    for k in ("prompt_seeds", "n_prompts", "n_prompts_long", "noise_seed"):
+    keys = ("prompt_seeds", "noise_seed") if first is not None else ("prompt_seeds", "n_prompts", "n_prompts_long",
+                                                                      "noise_seed")
+    for k in keys:
         if k in sa and k in sb and sa[k] != sb[k]:
             raise CompareError(f"{na} and {nb} sampled different videos: settings.{k} is {sa[k]} against {sb[k]}; "
-                               "a paired comparison needs the same prompt sets and noise")
+                               "a paired comparison needs the same prompt sets and noise"
+                               + ("" if first is not None or k not in ("n_prompts", "n_prompts_long")
+                                  else " (--first N compares the first N videos of both)"))
+
+
+def _prefix(base: list, new: list, first: Optional[int], where: str):
+    """Both lists cut to their common first ``first`` videos (whole noise batches, or both lists whole)."""
+    if first is None:
+        return base, new
+    k = min(first, len(base), len(new))
+    if k % NOISE_BATCH and not (k == len(base) == len(new)):
+        raise CompareError(f"{where}: the first {k} videos are not whole noise batches of {NOISE_BATCH}, so the two "
+                           "evaluations' videos there may differ; pick N (or n_prompts_long) a multiple of "
+                           f"{NOISE_BATCH}")
+    return base[:k], new[:k]
 
 
 def paired(base: List[Optional[float]], new: List[Optional[float]], resamples: int = 5000, seed: int = 0) -> dict:
@@ -96,9 +121,12 @@ def verdict(metric: str, ci) -> str:
 
 
 def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_model: Optional[str] = None,
-            metrics=METRICS, within: Optional[float] = None, resamples: int = 5000, names=("BASE", "NEW")) -> dict:
+            metrics=METRICS, within: Optional[float] = None, resamples: int = 5000, names=("BASE", "NEW"),
+            first: Optional[int] = None) -> dict:
     base_model = base_model or model
-    _same_prompts(base_ev, new_ev, *names)
+    if first is not None and (first < 1 or first % NOISE_BATCH):
+        raise CompareError(f"--first {first}: it must be a positive multiple of {NOISE_BATCH} (the noise batch)")
+    _same_prompts(base_ev, new_ev, *names, first=first)
     a, b = _scores(base_ev, names[0], base_model), _scores(new_ev, names[1], model)
     rows = []
     for sname in SETS:
@@ -109,8 +137,8 @@ def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_mod
             for m in metrics:
                 if m not in ra["per_video"] or m not in rb["per_video"]:
                     continue
-                row = {"set": sname, "length": length, "metric": m,
-                       **paired(ra["per_video"][m], rb["per_video"][m], resamples)}
+                pa, pb = _prefix(ra["per_video"][m], rb["per_video"][m], first, f"{sname} {length}")
+                row = {"set": sname, "length": length, "metric": m, **paired(pa, pb, resamples)}
                 row["verdict"] = verdict(m, row["ci95"])
                 if within is not None and m in PERCENT and row["ci95"] is not None:
                     lo, hi = row["ci95"]
@@ -119,7 +147,7 @@ def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_mod
     if not rows:
         raise CompareError(f"{names[0]}'s {base_model} and {names[1]}'s {model} share no prompt set and length")
     return {"base": {"file": names[0], "model": base_model}, "new": {"file": names[1], "model": model},
-            "resamples": resamples, "within": within, "rows": rows}
+            "resamples": resamples, "within": within, "first": first, "rows": rows}
 
 
 def table(res: dict) -> str:
@@ -151,6 +179,9 @@ def main(argv=None):
     ap.add_argument("--within", type=float, default=None, metavar="POINTS",
                     help="also say whether NEW is within POINTS of BASE on each score in %% (accuracies, direction)")
     ap.add_argument("--resamples", type=int, default=5000)
+    ap.add_argument("--first", type=int, default=None, metavar="N",
+                    help=f"compare the first N videos of every set and length (a multiple of {NOISE_BATCH}), so that "
+                         "evaluations of different sizes pair up")
     ap.add_argument("--out", default=None, help="write the rows as JSON too")
     a = ap.parse_args(argv)
     metrics = [m for m in a.metrics.split(",") if m]
@@ -167,7 +198,8 @@ def main(argv=None):
         except (OSError, json.JSONDecodeError) as e:
             raise SystemExit(f"cannot read {path}: {e}")
     try:
-        res = compare(evs[0], evs[1], a.model, a.base_model, metrics, a.within, a.resamples, (a.base, a.new))
+        res = compare(evs[0], evs[1], a.model, a.base_model, metrics, a.within, a.resamples, (a.base, a.new),
+                      a.first)
     except CompareError as e:
         raise SystemExit(f"rehyat.eval.compare: {e}")
     print(table(res))

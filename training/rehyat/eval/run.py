@@ -29,6 +29,7 @@ import torch
 
 from ..sampling import sample_parallel
 from ..world import describe, parse_prompt, render, sample_scene
+from .compare import NOISE_BATCH
 from .detect import Detector, boundary_ratio, score_video
 
 STEPS, SHIFT, GUIDANCE = 16, 3.0, 4.0
@@ -68,7 +69,7 @@ def _amp(device):
 
 
 @torch.no_grad()
-def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=16, softmax=False,
+def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=NOISE_BATCH, softmax=False,
              steps=STEPS, shift=SHIFT, guidance=GUIDANCE):
     """-> frames [B, F, H, W, 3] in [0, 1] (CPU float16 to keep memory small)."""
     c = model.cfg
