@@ -341,3 +341,12 @@ def test_fm_object_weight_flag_overrides_the_preset_and_is_recorded(tmp_path):
     train.main(["--preset", "tiny", "--out", str(tmp_path / "a"), "--stages", "vae,teacher", "--fm-object-weight", "2.5"])
     m = json.load(open(tmp_path / "a" / "metrics.json"))
     assert m["teacher"]["fm_object_weight"] == 2.5
+
+
+def test_ground_truth_renders_in_batches_the_same_videos_as_at_once():
+    # rendered NOISE_BATCH at a time (GPU memory stays bounded at 800 prompts or 16x): same frames, same order
+    from rehyat.eval.run import ground_truth_frames, prompt_sets
+    ps = prompt_sets(5)["held_out"]
+    whole = ground_truth_frames(ps, 6, 32, None, batch=len(ps))
+    parts = ground_truth_frames(ps, 6, 32, None, batch=2)
+    assert parts.shape == (5, 6, 32, 32, 3) and torch.equal(parts, whole)

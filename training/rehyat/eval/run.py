@@ -97,8 +97,9 @@ def generate(model, vae, text, tok, prompts, latent_frames, seed, device, batch=
 def reconstruct(vae, frames, batch=8):
     """frames [B, F, H, W, 3] in [0, 1] -> the VAE's encode -> decode of them, same layout (float16, CPU)."""
     out = []
+    dev = next(vae.parameters()).device
     for i in range(0, frames.shape[0], batch):
-        x = frames[i:i + batch].float().permute(0, 4, 1, 2, 3).mul(2).sub(1)
+        x = frames[i:i + batch].to(dev).float().permute(0, 4, 1, 2, 3).mul(2).sub(1)
         y, _ = vae.decoder(vae.encoder(x))
         out.append(((y.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).half().cpu())
     return torch.cat(out)
@@ -141,14 +142,17 @@ def summary(r: dict) -> dict:
     return {k: v for k, v in r.items() if k != "per_video"}
 
 
-def ground_truth_frames(prompts, frames: int, size: int, device) -> torch.Tensor:
-    """The renderer's videos of the prompts (layout from a fixed seed): the detector's ceiling."""
+def ground_truth_frames(prompts, frames: int, size: int, device, batch: int = NOISE_BATCH) -> torch.Tensor:
+    """The renderer's videos of the prompts (layout from a fixed seed): the detector's ceiling.
+    Rendered ``batch`` videos at a time on ``device`` and kept on the CPU (float32, as rendered), so
+    that 800 prompts at 1x or 64 at 16x do not hold every frame in GPU memory at once."""
     scenes = [parse_prompt(p) for p in prompts]
     rng = np.random.default_rng(99)
     for s in scenes:
         for o in s.objects:
             o.x, o.y, o.phase = float(rng.uniform(30, 98)), float(rng.uniform(30, 98)), float(rng.random())
-    return render(scenes, frames, size=size, device=device)
+    return torch.cat([render(scenes[i:i + batch], frames, size=size, device=device).cpu()
+                      for i in range(0, len(scenes), batch)])
 
 
 def ground_truth_long(det, sets, mults, n_long, base_latent, size, chunk_frames, device) -> dict:
