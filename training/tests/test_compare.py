@@ -98,3 +98,28 @@ def test_first_n_refuses_prefixes_that_are_not_whole_noise_batches():
         compare(small, big, first=32)                             # 24 videos on one side: a part batch
     with pytest.raises(CompareError, match="prompt_seeds"):       # --first never pairs other prompt sets
         compare(small, _ev(BASE_M, BASE_D, seeds=(1, 2)), first=16)
+
+
+def _by_length(rows):
+    return {"settings": {"prompt_seeds": [1234, 4321], "n_prompts": 32, "n_prompts_long": 16, "noise_seed": 555},
+            "student_stage2": {s: {k: {"motion": 0.0, "per_video": {"motion": v}} for k, v in rows.items()}
+                               for s in ("in_distribution", "held_out")}}
+
+
+def test_lengths_pairs_one_length_with_another_on_the_same_prompts_for_the_decay_target():
+    ev = _by_length({"1x": BASE_M, "16x": [m - 20 for m in BASE_M[:16]]})
+    with pytest.raises(CompareError, match="32 videos against 16"):  # the long length has fewer prompts
+        compare(ev, ev, metrics=("motion",), lengths=("1x", "16x"))
+    res = compare(ev, ev, metrics=("motion",), lengths=("1x", "16x"), first=16, within=5)
+    assert [(r["length"], r["n"], r["diff"], r["within_5"]) for r in res["rows"]] == [("1x->16x", 16, -20.0, "no")] * 2
+    assert res["lengths"] == ["1x", "16x"]
+    with pytest.raises(CompareError, match="have no prompt set with 1x in BASE and 4x in NEW"):
+        compare(ev, ev, lengths=("1x", "4x"), first=16)
+
+
+def test_the_command_refuses_a_malformed_lengths_pair(tmp_path, capsys):
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps(_by_length({"1x": BASE_M})))
+    with pytest.raises(SystemExit):
+        main([str(a), str(a), "--lengths", "1x-16x"])
+    assert "expected A:B such as 1x:16x" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Paired comparison of two evaluations of the same prompt sets and noise.
 
     python3 -m rehyat.eval.compare BASE.json NEW.json [--model student_stage2] [--base-model M]
-        [--metrics color,shape,...] [--within 3] [--first N] [--out diff.json]
+        [--metrics color,shape,...] [--within 3] [--first N] [--lengths 1x:16x] [--out diff.json]
 
 ``rehyat.eval.run`` samples every model from the same prompts and the same noise, and records
 each video's own score (``per_video``). Two evaluations of one prompt set can therefore be
@@ -22,6 +22,10 @@ e.g. the long lengths' ``n_prompts_long``), so that evaluations of different siz
 prompt sets are prefix-stable (the first k of ``prompt_sets(n)`` are ``prompt_sets(k)``) and the
 noise is drawn per batch of NOISE_BATCH videos, so two prefixes hold the same videos whenever
 they are whole batches. Without it, evaluations of different sizes are refused.
+
+``--lengths A:B`` pairs BASE's length A with NEW's length B on the same prompts (e.g. ``1x:16x``,
+with ``--first`` where the long lengths have fewer prompts): issue 3's "no decay beyond 5 points at
+16x" is then ``--lengths 1x:16x --within 5``, one file against itself or two.
 """
 from __future__ import annotations
 
@@ -122,7 +126,7 @@ def verdict(metric: str, ci) -> str:
 
 def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_model: Optional[str] = None,
             metrics=METRICS, within: Optional[float] = None, resamples: int = 5000, names=("BASE", "NEW"),
-            first: Optional[int] = None) -> dict:
+            first: Optional[int] = None, lengths: Optional[tuple] = None) -> dict:
     base_model = base_model or model
     if first is not None and (first < 1 or first % NOISE_BATCH):
         raise CompareError(f"--first {first}: it must be a positive multiple of {NOISE_BATCH} (the noise batch)")
@@ -132,8 +136,13 @@ def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_mod
     for sname in SETS:
         if sname not in a or sname not in b:
             continue
-        for length in sorted(set(a[sname]) & set(b[sname]), key=lambda s: int(s.rstrip("x"))):
-            ra, rb = a[sname][length], b[sname][length]
+        if lengths is not None:  # BASE's length A against NEW's length B (decay with length)
+            pairs = [(lengths[0], lengths[1])] if lengths[0] in a[sname] and lengths[1] in b[sname] else []
+        else:
+            pairs = [(x, x) for x in sorted(set(a[sname]) & set(b[sname]), key=lambda s: int(s.rstrip("x")))]
+        for la, lb in pairs:
+            ra, rb = a[sname][la], b[sname][lb]
+            length = la if la == lb else f"{la}->{lb}"
             for m in metrics:
                 if m not in ra["per_video"] or m not in rb["per_video"]:
                     continue
@@ -145,9 +154,12 @@ def compare(base_ev: dict, new_ev: dict, model: str = "student_stage2", base_mod
                     row[f"within_{within:g}"] = "yes" if lo >= -within else "no" if hi < -within else "undecided"
                 rows.append(row)
     if not rows:
-        raise CompareError(f"{names[0]}'s {base_model} and {names[1]}'s {model} share no prompt set and length")
+        what = ("share no prompt set and length" if lengths is None
+                else f"have no prompt set with {lengths[0]} in BASE and {lengths[1]} in NEW")
+        raise CompareError(f"{names[0]}'s {base_model} and {names[1]}'s {model} {what}")
     return {"base": {"file": names[0], "model": base_model}, "new": {"file": names[1], "model": model},
-            "resamples": resamples, "within": within, "first": first, "rows": rows}
+            "resamples": resamples, "within": within, "first": first,
+            "lengths": None if lengths is None else list(lengths), "rows": rows}
 
 
 def table(res: dict) -> str:
@@ -183,7 +195,15 @@ def main(argv=None):
                     help=f"compare the first N videos of every set and length (a multiple of {NOISE_BATCH}), so that "
                          "evaluations of different sizes pair up")
     ap.add_argument("--out", default=None, help="write the rows as JSON too")
+    ap.add_argument("--lengths", default=None, metavar="A:B",
+                    help="pair BASE's length A with NEW's length B on the same prompts, e.g. 1x:16x (decay with "
+                         "length; use --first where the lengths have different numbers of prompts)")
     a = ap.parse_args(argv)
+    lengths = None
+    if a.lengths is not None:
+        lengths = tuple(a.lengths.split(":"))
+        if len(lengths) != 2 or not all(x.endswith("x") and x[:-1].isdigit() for x in lengths):
+            ap.error(f"--lengths {a.lengths}: expected A:B such as 1x:16x")
     metrics = [m for m in a.metrics.split(",") if m]
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
@@ -199,7 +219,7 @@ def main(argv=None):
             raise SystemExit(f"cannot read {path}: {e}")
     try:
         res = compare(evs[0], evs[1], a.model, a.base_model, metrics, a.within, a.resamples, (a.base, a.new),
-                      a.first)
+                      a.first, lengths)
     except CompareError as e:
         raise SystemExit(f"rehyat.eval.compare: {e}")
     print(table(res))
