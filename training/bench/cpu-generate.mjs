@@ -1,6 +1,6 @@
 // Reference chunk-major generation with the exported standard-op graphs on onnxruntime-node (CPU),
 // timed. It is also a compact executable description of how to drive the release:
-//   node training/bench/cpu-generate.mjs models/rehyat-4 "a red circle bounces on a blue background" 4
+//   node training/bench/cpu-generate.mjs models/rehyat-5 "a red circle bounces on a blue background" 4
 // prints JSON: time to first chunk, total, frames, per-call timings, mean pixel value.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import os from 'node:os';
 
 const require = createRequire(join(process.cwd(), 'package.json'));
 const ort = require('onnxruntime-node');
-const [dir = 'models/rehyat-4', prompt = 'a red circle bounces on a blue background', secondsArg = '4'] = process.argv.slice(2);
+const [dir = 'models/rehyat-5', prompt = 'a red circle bounces on a blue background', secondsArg = '4'] = process.argv.slice(2);
 const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 const vocab = JSON.parse(readFileSync(join(dir, m.tokenizer.file), 'utf8'));
 const opts = { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism() };

@@ -4,7 +4,7 @@ import { ModelManifest } from '@rehyat/contracts';
 
 /** One public model name and the release it belongs to. */
 export interface RegisteredModel {
-  /** Public name accepted in `model`, e.g. `rehyat-4` or `rehyat-4-teacher`. */
+  /** Public name accepted in `model`, e.g. `rehyat-5` or `rehyat-5-teacher`. */
   name: string;
   role: 'student' | 'teacher';
   manifest: ModelManifest;

@@ -9,12 +9,12 @@
  *
  * Real Redis and a fresh Postgres database (as the tests), the embedded S3 server in its own
  * process (as a remote S3 would be: its work is not on the worker's event loop), the released model
- * (models/rehyat-4 by default) on onnxruntime-node CPU. The model is loaded once and warmed up by
+ * (models/rehyat-5 by default) on onnxruntime-node CPU. The model is loaded once and warmed up by
  * one unmeasured video; then the settings take turns, `--reps` videos each (interleaved so drift in
  * the machine's load spreads over all of them). A video's wall time runs from the job's enqueue to
  * its `video.completed` event (polled every 20 ms).
  *
- *   cd apps/worker && npx tsx --conditions=development bench/checkpoint-bench.ts [--models DIR] [--model rehyat-4] [--seconds 4] [--reps 3] > bench/results/checkpoint-cpu.md
+ *   cd apps/worker && npx tsx --conditions=development bench/checkpoint-bench.ts [--models DIR] [--model rehyat-5] [--seconds 4] [--reps 3] > bench/results/checkpoint-cpu.md
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,7 +40,7 @@ import { deleteRedisPrefix } from '../test/support/harness.js';
 const { values: args } = parseArgs({
   options: {
     models: { type: 'string', default: fileURLToPath(new URL('../../../models/', import.meta.url)) },
-    model: { type: 'string', default: 'rehyat-4' },
+    model: { type: 'string', default: 'rehyat-5' },
     seconds: { type: 'string', default: '4' },
     reps: { type: 'string', default: '3' },
   },

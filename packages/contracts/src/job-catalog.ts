@@ -20,7 +20,7 @@ export type JobSource = z.infer<typeof JobSource>;
 export const GenerateJobPayload = z.object({
   v: z.literal(CONTRACT_VERSION),
   video_id: VideoId,
-  /** Public model name, e.g. `rehyat-4` (student) or `rehyat-4-teacher`. */
+  /** Public model name, e.g. `rehyat-5` (student) or `rehyat-5-teacher`. */
   model: z.string().min(1),
   prompt: z.string().min(1),
   /** Length to generate in seconds (for an extension: the new part only). */

@@ -1,4 +1,4 @@
-// End to end: the exported student (models/rehyat-4) with the ai.rehyat::HybridAttention node
+// End to end: the exported student (models/rehyat-5) with the ai.rehyat::HybridAttention node
 // (dit_step_custom.onnx) against the same graph in standard ops (dit_step.onnx), three chunks
 // with the recurrent state carried, batch 2 (CFG rides in the batch). CPU always; the custom
 // graph on CUDA with the state on the GPU when REHYAT_TEST_CUDA=1.
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { closeness, createSession, type Feed, type HostTensor, type Session } from '../src/index.js';
 import { Rng } from './support/random.js';
 
-const modelDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'models', 'rehyat-4');
+const modelDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'models', 'rehyat-5');
 const std = join(modelDir, 'dit_step.onnx');
 const custom = join(modelDir, 'dit_step_custom.onnx');
 const present = existsSync(std) && existsSync(custom);

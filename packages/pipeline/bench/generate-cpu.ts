@@ -11,7 +11,7 @@ import { LoadedModel, StudentGenerator, TeacherGenerator, type Generator } from 
 
 const modelsDir = process.argv[2] ?? fileURLToPath(new URL('../../../models/', import.meta.url));
 const seconds = Number(process.argv[3] ?? 4);
-const dir = `${modelsDir.replace(/\/$/, '')}/rehyat-4`;
+const dir = `${modelsDir.replace(/\/$/, '')}/rehyat-5`;
 const prompt = 'a red circle bounces on a blue background';
 
 async function time(name: string, make: () => Promise<Generator>): Promise<string> {

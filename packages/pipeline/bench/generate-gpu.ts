@@ -49,7 +49,7 @@ async function runOnce(g: Generator, seconds: number): Promise<{ first: number; 
 }
 
 async function runCase(modelsDir: string, name: string, seconds: number, warmup: number, device: 'cpu' | 'cuda'): Promise<CaseResult> {
-  const dir = `${modelsDir.replace(/\/$/, '')}/rehyat-4`;
+  const dir = `${modelsDir.replace(/\/$/, '')}/rehyat-5`;
   const r: CaseResult = { case: name, seconds, device };
   const t0 = performance.now();
   let g: Generator;

@@ -1,7 +1,7 @@
 """Recover a training checkpoint from a released model folder (models/<version>), so that a
 released model can be evaluated and trained further after its checkpoint is gone.
 
-    python3 -m rehyat.export.recover --model ../models/rehyat-4 --preset long4 --out runs/rec/checkpoint.pt
+    python3 -m rehyat.export.recover --model ../models/rehyat-5 --preset long4 --out runs/rec/checkpoint.pt
 
 (run from training/, with the torch that exported the release: the graphs are matched initializer by
 initializer against a fresh export of the same configuration.) How:
