@@ -69,14 +69,12 @@ def _scores(ev: dict, name: str, model: str) -> Dict[str, Dict[str, dict]]:
 
 def _same_prompts(a: dict, b: dict, na: str, nb: str, first: Optional[int] = None):
     sa, sb = a.get("settings", {}), b.get("settings", {})
-    keys = ("prompt_seeds", "noise_seed") if first is not None else ("prompt_seeds", "n_prompts", "n_prompts_long",
-                                                                      "noise_seed")
-    for k in keys:
+    sizes = ("n_prompts", "n_prompts_long")  # with --first, only the prefix both hold is compared
+    for k in ("prompt_seeds", "noise_seed") + (() if first is not None else sizes):
         if k in sa and k in sb and sa[k] != sb[k]:
+            hint = " (--first N compares the first N videos of both)" if k in sizes else ""
             raise CompareError(f"{na} and {nb} sampled different videos: settings.{k} is {sa[k]} against {sb[k]}; "
-                               "a paired comparison needs the same prompt sets and noise"
-                               + ("" if first is not None or k not in ("n_prompts", "n_prompts_long")
-                                  else " (--first N compares the first N videos of both)"))
+                               f"a paired comparison needs the same prompt sets and noise{hint}")
 
 
 def _prefix(base: list, new: list, first: Optional[int], where: str):
