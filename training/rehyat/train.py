@@ -100,6 +100,14 @@ class Preset:
     # teacher-length latent frames (the teacher's training clip; the chunk-causal student's output
     # there does not depend on the rest of the clip), same x_t, t and prompt (0: flow matching only)
     stage2_distill: float = 0.0
+    # stage 2: weight of an area term on the encoded clips (long steps; the short ones too without
+    # --stage2-traj): per frame, each object's soft area (palette-softmax pixels of its colour, the
+    # evaluation's labelling made differentiable) in the decoded predicted clean video x0 = x_t - t v
+    # against the same in the decoded clip, |log ratio| weighted by (1 - t), over a window of
+    # stage2_area_frames latent frames at a random chunk (AreaMatch). The motion accuracy's misses are
+    # mostly size drift: translations read as grow/shrink (0: off)
+    stage2_area: float = 0.0
+    stage2_area_frames: int = 4
     # stage 2 on sampling trajectories instead of encoded videos (no VAE encoder needed): "" (off),
     # "teacher" (the states the teacher visits when it samples) or "student" (the states the student
     # visits, as it samples when stage 2 starts); the target at every state is the teacher's
@@ -555,13 +563,79 @@ class LatentCache:
         self.lat = torch.cat(lat)
         self.cells = torch.cat(cells) if masks else None
 
-    def draw(self, rng, b):
-        """-> (latents [b, C, T, h, w], prompts, object cells [b, 1, T, h, w] or None when not kept)."""
+    def draw(self, rng, b, colors: bool = False):
+        """-> (latents [b, C, T, h, w], prompts, object cells [b, 1, T, h, w] or None when not kept);
+        with ``colors`` also the objects' palette indices [b, MAX_OBJECTS] (-1: no object)."""
         from .world import describe
         idx = rng.integers(0, len(self.scenes), size=b)
         sel = torch.from_numpy(idx).to(self.lat.device)
         cells = self.cells[sel] if self.cells is not None else None
-        return self.lat[sel].float(), [describe(self.scenes[i], rng) for i in idx], cells
+        out = (self.lat[sel].float(), [describe(self.scenes[i], rng) for i in idx], cells)
+        return out + (object_colors([self.scenes[i] for i in idx], self.lat.device),) if colors else out
+
+
+def object_colors(scenes, device=None) -> torch.Tensor:
+    """Scenes -> [B, MAX_OBJECTS] int64: each object's index in the palette (COLORS), -1 where absent."""
+    from .world import COLORS
+    from .world.render import MAX_OBJECTS
+    names = list(COLORS)
+    out = torch.full((len(scenes), MAX_OBJECTS), -1, dtype=torch.long)
+    for i, sc in enumerate(scenes):
+        for j, o in enumerate(sc.objects):
+            out[i, j] = names.index(o.color)
+    return out.to(device)
+
+
+class AreaMatch:
+    """Stage 2's area term (``p.stage2_area``): per frame, each object's soft area in the decoded
+    predicted clean video against the same in the decoded clip. A pixel's soft label is the softmax
+    over the palette of -|pixel - colour|^2 / ``temperature`` (the evaluation labels pixels by the
+    nearest palette colour), an object's soft area the mean of its colour's label over the frame
+    (the world's colours are distinct within a video). The error is |log(area + eps) - log(area' + eps)|
+    weighted by (1 - t), so low-noise states, whose predicted x0 is sharp, count most. It runs on a
+    window of ``frames`` latent frames at a random chunk, decoded with one latent frame before it as the
+    causal decoder's warm-up. The VAE is frozen; the gradient reaches the student through x0 = x_t - t v.
+    Keeps a running mean of the term for the metrics."""
+
+    def __init__(self, vae, weight: float, frames: int, tc: int, temperature: float = 0.02, eps: float = 1e-3):
+        from .world import COLORS
+        if frames < tc or frames % tc:
+            raise ValueError(f"area frames {frames} must be whole chunks of {tc} latent frames")
+        self.vae, self.weight, self.frames, self.tc, self.temperature, self.eps = vae, weight, frames, tc, temperature, eps
+        self.palette = torch.tensor(list(COLORS.values()), dtype=torch.float32) / 127.5 - 1.0  # decoder range
+        self.sums = {"area": 0.0, "n": 0}
+
+    def soft_areas(self, px: torch.Tensor) -> torch.Tensor:
+        """Frames [B, 3, F, H, W] in about [-1, 1] -> soft area of every palette colour [B, K, F]."""
+        pal = self.palette.to(px.device).view(1, -1, 3, 1, 1, 1)
+        d2 = ((px.float().unsqueeze(1) - pal) ** 2).sum(2)
+        return torch.softmax(-d2 / self.temperature, dim=1).mean(dim=(-2, -1))
+
+    def loss(self, v, xt, x0, t, colors, rng, measure: bool = False) -> torch.Tensor:
+        T = x0.shape[2]
+        w = min(self.frames, T - T % self.tc)
+        s = int(rng.integers(0, (T - w) // self.tc + 1)) * self.tc
+        lo = max(0, s - 1)
+        x0_hat = xt[:, :, lo:s + w].float() - t.view(-1, 1, 1, 1, 1) * v[:, :, lo:s + w].float()
+        with _amp(x0.device):
+            with torch.no_grad():
+                ref, _ = self.vae.decode(x0[:, :, lo:s + w])
+            pred, _ = self.vae.decode(x0_hat)
+        drop = 4 * (s - lo)
+        a_ref, a_pred = self.soft_areas(ref[:, :, drop:]), self.soft_areas(pred[:, :, drop:])
+        valid = colors >= 0
+        idx = colors.clamp_min(0)[..., None].expand(-1, -1, a_ref.shape[-1])
+        err = (torch.log(a_pred.gather(1, idx) + self.eps) - torch.log(a_ref.gather(1, idx) + self.eps)).abs()
+        err = err * valid[..., None] * (1 - t).view(-1, 1, 1)
+        out = err.sum() / (valid.sum() * err.shape[-1]).clamp_min(1)
+        if measure:
+            self.sums["area"] += float(out.detach())
+            self.sums["n"] += 1
+        return out
+
+    def metrics(self) -> dict:
+        return {"weight": self.weight, "latent_frames": self.frames, "temperature": self.temperature,
+                "measured_steps": self.sums["n"], "mean_area_loss": float(f"{self.sums['area'] / max(1, self.sums['n']):.4g}")}
 
 
 def weighted_mse(v: torch.Tensor, target: torch.Tensor, cells: torch.Tensor = None, weight: float = 0.0):
@@ -674,11 +748,17 @@ def stage2_traj_batch(p: "Preset") -> int:
 
 
 def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=None, frames=None,
-             distill: "Distill" = None, measure: bool = False):
+             distill: "Distill" = None, measure: bool = False, area: "AreaMatch" = None):
     """Flow-matching loss of ``net(x_t, t, ids)`` (a FlowNet or its Forward) on one batch; with
-    ``distill``, plus its weighted teacher term (both recorded when ``measure``)."""
+    ``distill``, plus its weighted teacher term (both recorded when ``measure``); with ``area`` (needs
+    ``cache``), plus its weighted area term (recorded when ``measure``)."""
     batch, frames = batch or p.dit_batch, frames or p.frames
-    if cache is not None:
+    colors = None
+    if cache is not None and area is not None:
+        x0, prompts, cells, colors = cache.draw(rng, batch, colors=True)
+    elif area is not None:
+        raise ValueError("the area term needs clips from a latent cache (their scenes' colours)")
+    elif cache is not None:
         x0, prompts, cells = cache.draw(rng, batch)
     else:
         x, prompts = make_batch(rng, batch, frames, p.size, device)
@@ -695,14 +775,17 @@ def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=
     with _amp(device):
         v = net(xt, t, ids)
     loss = weighted_mse(v.float(), eps - x0, cells, p.fm_object_weight)
+    total = loss
+    if area is not None:
+        total = total + area.weight * area.loss(v, xt, x0, t, colors, rng, measure=measure)
     if distill is None:
-        return loss
+        return total
     f = distill.frames
     kd = weighted_mse(v[:, :, :f].float(), distill.target(xt, t, ids, device),
                       cells[:, :, :f] if cells is not None else None, p.fm_object_weight)
     if measure:
         distill.record(loss, kd)
-    return loss + distill.weight * kd
+    return total + distill.weight * kd
 
 
 def train_teacher(teacher: DiT, text: TextEncoder, vae, tok, p: Preset, device, rng, log=print, cache=None) -> dict:
@@ -828,22 +911,37 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
         kd = Distill(teacher.eval(), text, p.stage2_distill, min(p.frames, p.stage2_frames) // 4, student.cfg.tc)
 
     tb = stage2_traj_batch(p)
+    am, short_area = None, False
+    if p.stage2_area > 0:
+        short_area = traj is None and cache is not None
+        if long_cache is None and not short_area:
+            raise ValueError("stage2_area needs encoded clips: long clips, or short ones from a latent cache "
+                             "without trajectories")
+        am = AreaMatch(vae, p.stage2_area, p.stage2_area_frames, student.cfg.tc)
+        frozen = [q for q in vae.parameters() if q.requires_grad]
+        for q in frozen:  # the gradient goes through the decoder to the student only
+            q.requires_grad_(False)
 
     def step(i):
         if long_cache is not None and i % 2 == 1:
             # on trajectories the teacher's velocity, if any, anchors the long clips' first seconds
             lkd = kd if traj is not None else None
             return _fm_loss(fwd, vae, tok, p, device, rng, cache=long_cache, batch=lb, frames=p.stage2_long_frames,
-                            distill=lkd, measure=lkd is not None and i % 50 == 1)
+                            distill=lkd, measure=(lkd is not None or am is not None) and i % 50 == 1, area=am)
         if traj is not None:
             return _traj_loss(fwd, tok, p, device, rng, traj, tb)
+        sa = am if short_area else None
         return _fm_loss(fwd, vae, tok, p, device, rng, cache=cache, batch=p.stage2_batch, frames=p.stage2_frames,
-                        distill=kd, measure=kd is not None and i % 50 == 0)
+                        distill=kd, measure=(kd is not None or sa is not None) and i % 50 == 0, area=sa)
 
     m = _loop("stage2", p, step, opt, lr, log, ema=ema, fwd=fwd)
     m.update({"clip_frames": p.stage2_frames, "batch": p.stage2_batch, "fm_object_weight": p.fm_object_weight})
     if kd is not None:
         m["distill"] = kd.metrics()
+    if am is not None:
+        m["area"] = am.metrics()
+        for q in frozen:
+            q.requires_grad_(True)
     if traj is not None:
         m["trajectories"] = {"sampler": p.stage2_traj, "prompts": len(traj), "steps": p.stage2_traj_steps,
                              "shift": p.stage2_traj_shift, "guidance": p.stage2_traj_guidance,
@@ -1080,6 +1178,8 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
             r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher,
                                 traj=traj)
             del traj
+            if device.type == "cuda":  # the trajectories' and the training's cached blocks, before ~24 GB of activations
+                torch.cuda.empty_cache()
             if main and acts is None:
                 acts = collect_activations(teacher, text, tok, p, device, rng)
             if continued and metrics.get("stage2"):
@@ -1134,6 +1234,10 @@ def main(argv=None):
                     help="stage 2 adds W x the teacher's velocity on each short clip's first 2 s as a second "
                          "target; with --stage2-traj, on each long clip's first 2 s instead (needs --stage2-long) "
                          "(default: the preset's, 0 = flow matching only)")
+    ap.add_argument("--stage2-area", type=float, default=None, metavar="W",
+                    help="stage 2 adds W x the area term on encoded clips: each object's per-frame soft area in "
+                         "the decoded predicted clean video against the decoded clip's (AreaMatch); with "
+                         "--stage2-traj on the long clips only (needs --stage2-long) (default: the preset's, 0 = off)")
     ap.add_argument("--stage2-traj", default=None, choices=("teacher", "student", "off"),
                     help="stage 2's short steps learn the teacher's velocity on sampling trajectories of the "
                          "teacher or of the student itself instead of flow matching on encoded videos "
@@ -1183,6 +1287,10 @@ def _main(a):
         if not a.stage2_distill >= 0:
             raise SystemExit(f"--stage2-distill: expected a weight >= 0, got {a.stage2_distill}")
         p.stage2_distill = a.stage2_distill
+    if a.stage2_area is not None:
+        if not a.stage2_area >= 0:
+            raise SystemExit(f"--stage2-area: expected a weight >= 0, got {a.stage2_area}")
+        p.stage2_area = a.stage2_area
     if a.stage2_traj is not None:
         p.stage2_traj = "" if a.stage2_traj == "off" else a.stage2_traj
     if a.stage2_traj_prompts is not None:
@@ -1200,6 +1308,8 @@ def _main(a):
     if p.stage2_traj and p.stage2_distill > 0 and not p.stage2_long_frames:
         raise SystemExit("--stage2-distill with --stage2-traj weighs the teacher's velocity on the long clips: "
                          "it needs --stage2-long")
+    if p.stage2_traj and p.stage2_area > 0 and not p.stage2_long_frames:
+        raise SystemExit("--stage2-area with --stage2-traj runs on the long clips: it needs --stage2-long")
     for kv in a.sched:
         k, v = kv.split("=")
         off, tot = v.split(":")

@@ -152,6 +152,7 @@ def test_gpu_refit_variants_refuses_a_bad_variant_before_training(tmp_path):
     ck.write_bytes(b"never read")
     for i, (variants, enc, msg) in enumerate((("x=traj:nobody", "150", "bad variant spec: traj:nobody"),
                                               ("x=traj:student:lots", "150", "bad variant spec: traj:student:lots"),
+                                              ("x=traj:student:3:big", "150", "bad variant spec: traj:student:3:big"),
                                               ("kd=1", "0", "needs the encoder refit"),
                                               ("x=traj:student:3", "0", "needs the encoder refit"))):
         run = tmp_path / f"run{i}"
@@ -163,6 +164,23 @@ def test_gpu_refit_variants_refuses_a_bad_variant_before_training(tmp_path):
         assert "DONE: 2" in r.stdout, r.stdout
         assert msg in open(run / "pipeline.log").read()
         assert not (run / "v0").exists()
+
+
+def test_gpu_refit_variants_turns_each_spec_into_its_training_flags():
+    script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
+
+    def flags(spec, **env):
+        r = subprocess.run(["bash", "-c", f'source <(sed -n "/^variant_flags()/,/^}}/p" {script}); variant_flags "$0"', spec],
+                           env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert flags("traj:student:3", TRAJ_PROMPTS="2048") == \
+        "--stage2-traj student --stage2-long 512:2048 --stage2-distill 3 --stage2-traj-prompts 2048".split()
+    # traj:WHO:W:A: the area term on the long clips beside the teacher's velocity
+    assert flags("traj:student:3:0.5") == \
+        "--stage2-traj student --stage2-long 512:2048 --stage2-distill 3 --stage2-area 0.5".split()
+    assert flags("0.5") == "--stage2-distill 0.5 --stage2-long 512:2048".split()
 
 
 def test_gpu_refit_variants_poll_says_at_once_when_the_machine_holds_no_run(tmp_path):
