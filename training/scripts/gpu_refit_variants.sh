@@ -30,7 +30,9 @@
 # default "fm=0 kd=1". STAGE2_LONG (512:2048, rehyat.train --stage2-long; a traj variant without the
 # encoder refit runs without long clips); LR_SCALE (1); PER_GPU (2: three long-clip stage-2 runs of long4
 # ran out of an 80 GB H100's memory; 1 when any variant is traj:*, as two long4 trajectory runs beside the
-# baseline evaluation did too: each holds its trajectories, then ~24 GB of teacher activations);
+# baseline evaluation did too: each holds its trajectories, then ~24 GB of teacher activations; two
+# trajectory runs alone did as well, both sampling at once, so PER_GPU > 1 with traj:* variants is
+# refused on GPUs under 120,000 MiB);
 # EVAL_ARGS (extra rehyat.eval.run flags; the variants' teacher is the release's, so they sample it at 1x
 # only unless EVAL_ARGS says otherwise; with --teacher-lengths= they sample no teacher and get no vs-teacher:
 # compare them with a base evaluation's teacher, rehyat.eval.compare --base-model teacher).
@@ -80,6 +82,14 @@ job() {
     (cd training && python3 -m rehyat.eval.compare "$a" "$b" --out "$o.json" "$@") > "$o.txt" 2>&1
   }
   for v in ${VARIANTS:-fm=0 kd=1}; do variant_flags "${v#*=}" > /dev/null || return 2; done
+  # two trajectory runs side by side peak together while they sample (~58 GB each for long4's 2,048
+  # trajectories): on an 80 GB H100 the second ran out of memory (2026-12-07), so refuse before training
+  local mib
+  mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -n 1 | tr -dc 0-9)
+  if [ "$per" -gt 1 ] && [[ " ${VARIANTS:-} " == *=traj:* ]] && [ -n "$mib" ] && [ "$mib" -lt 120000 ]; then
+    echo "PER_GPU=$per with trajectory variants needs more than ${mib} MiB per GPU (two ran out of an 80 GB H100): use PER_GPU=1" >&2
+    return 2
+  fi
   # the baseline evaluation runs beside the refit: on GPU 1, or on a one-GPU machine on the same GPU
   if [ "${BASE_EVAL:-1}" != 0 ]; then
     evaluate $base_gpu "$CK" "$R/base/eval-g4.json" "$R/base/eval.log" & base_pid=$!

@@ -166,6 +166,27 @@ def test_gpu_refit_variants_refuses_a_bad_variant_before_training(tmp_path):
         assert not (run / "v0").exists()
 
 
+def test_gpu_refit_variants_refuses_two_trajectory_runs_per_80gb_gpu_before_training(tmp_path):
+    # two trajectory variants side by side ran an H100 out of memory while both sampled: the job
+    # must refuse PER_GPU=2 there at once rather than spend device time on a run that cannot finish
+    ck = tmp_path / "ck.pt"
+    ck.write_bytes(b"never read")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    smi = bin_ / "nvidia-smi"   # a test double of the driver's tool: one 80 GB GPU
+    smi.write_text('#!/bin/sh\ncase "$*" in *-L*) echo "GPU 0: NVIDIA H100 80GB HBM3";; *) echo 81559;; esac\n')
+    smi.chmod(0o755)
+    run = tmp_path / "run"
+    env = {**os.environ, "PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}", "OUT": str(tmp_path / "out"),
+           "RUN_DIR": str(run), "CK": str(ck), "PER_GPU": "2", "VARIANTS": "a=traj:student:3 b=traj:student:3:1"}
+    script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
+    for verb in (["start"], ["poll", "60"]):
+        r = subprocess.run(["bash", script, *verb], env=env, capture_output=True, text=True, timeout=120)
+    assert "DONE: 2" in r.stdout, r.stdout
+    assert "use PER_GPU=1" in open(run / "pipeline.log").read()
+    assert not (run / "enc" / "train.log").exists() and not (run / "v0").exists()
+
+
 def test_gpu_refit_variants_turns_each_spec_into_its_training_flags():
     script = os.path.join(REPO, "training", "scripts", "gpu_refit_variants.sh")
 
