@@ -684,6 +684,10 @@ class TrajectoryCache:
     With ``p.fm_object_weight`` > 0 each trajectory's object cells come from decoding its final
     latent (``object_cells``), for the object-weighted loss."""
 
+    # videos decoded at once for the object cells: the whole sampling batch of 256 long4 videos took
+    # ~35 GB in bf16, and two trajectory runs decoding at once ran an 80 GB H100 out of memory
+    DECODE_BATCH = 16
+
     def __init__(self, sampler: DiT, teacher: DiT, text, tok, vae, p: "Preset", device, rng, n: int,
                  batch: int = 256):
         from .world import describe, sample_scene
@@ -710,10 +714,13 @@ class TrajectoryCache:
                         with _amp(device):
                             vt = sampler(torch.cat([x, x]), tt, ctx2).float()
                     x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
-                if self.cells is not None:
-                    with _amp(device):
-                        px, _ = vae.decode(x)
-                    self.cells[i:i + b] = object_cells(px.float(), x.shape[2:])
+                if self.cells is not None:  # a few videos at a time: decoding holds ~270 MiB per 2 s video (fp32)
+                    for j in range(0, b, self.DECODE_BATCH):
+                        xj = x[j:j + self.DECODE_BATCH]
+                        with _amp(device):
+                            px, _ = vae.decode(xj)
+                        self.cells[i + j:i + j + len(xj)] = object_cells(px.float(), x.shape[2:])
+                        del px
                 self.prompts.extend(prompts)
 
     def __len__(self):
@@ -1175,8 +1182,13 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
                 traj = TrajectoryCache(sampler, teacher, text, tok, vae, p, device, rng, ddp.share(p.stage2_traj_prompts))
                 metrics["stage2_trajectories"] = {"prompts": p.stage2_traj_prompts, "sampler": p.stage2_traj,
                                                   "seconds": round(time.time() - t_traj, 1)}
+                if device.type == "cuda":  # what one run needs: may two share a GPU (gpu_refit_variants PER_GPU)?
+                    metrics["stage2_trajectories"]["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20)
+                    torch.cuda.reset_peak_memory_stats(device)
             r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher,
                                 traj=traj)
+            if device.type == "cuda":
+                r["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20)
             del traj
             if device.type == "cuda":  # the trajectories' and the training's cached blocks, before ~24 GB of activations
                 torch.cuda.empty_cache()

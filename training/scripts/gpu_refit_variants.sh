@@ -82,8 +82,9 @@ job() {
     (cd training && python3 -m rehyat.eval.compare "$a" "$b" --out "$o.json" "$@") > "$o.txt" 2>&1
   }
   for v in ${VARIANTS:-fm=0 kd=1}; do variant_flags "${v#*=}" > /dev/null || return 2; done
-  # two trajectory runs side by side peak together while they sample (~58 GB each for long4's 2,048
-  # trajectories): on an 80 GB H100 the second ran out of memory (2026-12-07), so refuse before training
+  # two trajectory runs side by side ran an 80 GB H100 out of memory (2026-12-07): one held 58 GB while
+  # it decoded its trajectories' final latents 256 at a time. The cache now decodes 16 at a time and
+  # stage 2's metrics record each run's peak (peak_gpu_mib); until a run shows two fit, refuse here
   local mib
   mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -n 1 | tr -dc 0-9)
   if [ "$per" -gt 1 ] && [[ " ${VARIANTS:-} " == *=traj:* ]] && [ -n "$mib" ] && [ "$mib" -lt 120000 ]; then

@@ -114,6 +114,19 @@ def test_object_weighted_trajectories_mark_cells_from_the_decoded_final_latent(m
     assert c.draw(np.random.default_rng(1), 4)[4].shape == (4, 1) + tuple(c.x.shape[3:])
 
 
+def test_cells_are_decoded_a_few_videos_at_a_time_with_the_same_result(models, monkeypatch):
+    # decoding a whole sampling batch at once held ~35 GB for long4 (256 videos): the cache decodes
+    # DECODE_BATCH videos at a time, and the cells must not depend on it
+    whole = _cache(models, "teacher", n=3, fm_object_weight=4.0)[1].cells
+    monkeypatch.setattr(train.TrajectoryCache, "DECODE_BATCH", 1)
+    p, tok, vae, *_ = models
+    seen = []
+    real = vae.decode
+    monkeypatch.setattr(vae, "decode", lambda z, caches=None: (seen.append(z.shape[0]), real(z, caches))[1])
+    one = _cache(models, "teacher", n=3, fm_object_weight=4.0)[1].cells
+    assert seen == [1, 1, 1] and torch.equal(one, whole)
+
+
 def test_stage2_on_trajectories_trains_and_records_where_its_data_came_from(tmp_path):
     p1 = train.preset("tiny")
     train.run_all(p1, str(tmp_path / "a"), CPU, seed=0, log=lambda s: None, stages=("vae", "teacher"))
