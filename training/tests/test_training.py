@@ -320,6 +320,24 @@ def test_object_weighted_training_keeps_cells_beside_every_cached_latent(tmp_pat
                     ((1, 4, 8, 4, 4), (1, 1, 8, 4, 4), 4.0)]
 
 
+def test_area_trend_has_the_sign_of_the_size_change_of_objects_that_should_keep_their_size():
+    # frames of a growing (then a shrinking) circle, scored against a prompt that asks it to stay still:
+    # area_drift is the same size either way, area_trend says which way it went
+    from rehyat.eval.detect import Detector, score_video
+    from rehyat.world import ObjectSpec, Scene, parse_prompt, render
+    det = Detector(size=128, calib=4)
+    still = parse_prompt("a red circle stays still on a blue background")
+    res = {}
+    for m in ("grow", "shrink"):
+        sc = Scene("blue", [ObjectSpec("red", "circle", m, "slow", "medium", 64.0, 64.0, 0.0)])
+        res[m] = score_video(det, render([sc], 32)[0], still)
+    assert res["grow"]["area_trend"] > 0.2 and res["shrink"]["area_trend"] < -0.2, res
+    assert res["grow"]["area_drift"] == pytest.approx(res["grow"]["area_trend"])
+    assert res["shrink"]["area_drift"] == pytest.approx(-res["shrink"]["area_trend"])
+    sc = Scene("blue", [ObjectSpec("red", "circle", "still", "normal", "medium", 64.0, 64.0, 0.0)])
+    assert score_video(det, render([sc], 32)[0], still)["area_trend"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_every_evaluation_row_measures_area_drift_and_it_is_zero_on_long_rendered_translations():
     # area_drift is in score_set, so rehyat.eval.run reports it at 4x / 16x too (8 s here: 4 windows)
     from rehyat.eval.detect import Detector

@@ -36,10 +36,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-METRICS = ("color", "shape", "background", "motion", "direction", "area_drift", "flicker", "boundary_ratio")
+METRICS = ("color", "shape", "background", "motion", "direction", "area_drift", "area_trend", "flicker",
+           "boundary_ratio")
 # +1: higher is better, -1: lower is better, 0: neither (reported as higher / lower)
 GOOD = {"color": 1, "shape": 1, "background": 1, "motion": 1, "direction": 1, "area_drift": -1, "flicker": -1,
-        "boundary_ratio": 0}
+        "boundary_ratio": 0, "area_trend": 0}
 SETS = ("in_distribution", "held_out")
 # scores in % (points): --within P applies to these only; area drift, flicker and the boundary ratio
 # are not on a 0-100 scale, so "within 3 points" says nothing about them

@@ -150,7 +150,8 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     and "area_drift": the mean |log(end area / start area)| per window over the objects whose motion
     keeps their size (all but grow/shrink). It is 0 for the renderer's own translations; the motion rule
     calls an object "grow"/"shrink" once its area trend passes ~0.8% per frame, i.e. ~0.26 over a 2 s
-    window. A window counts when the object's area is >= 12 px in its first and last 4 frames and it
+    window. "area_trend" is the same without the absolute value: > 0 when such objects grow, < 0 when
+    they shrink (at 32 s the student's objects read as "grow" twice as often as "shrink"). A window counts when the object's area is >= 12 px in its first and last 4 frames and it
     touches no frame edge there (a translating object wraps around: part of it is off screen; rehyat-3's
     and rehyat-4's recorded sweeps predate this edge rule and pooled the windows over a set instead of
     averaging per video). NaN when no window counts. Also "motion_confusion" (a Counter per asked motion,
@@ -158,7 +159,8 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     object is missing), counted over (window, object), to tell which failure costs the motion accuracy."""
     lab = labels(frames)
     f, h, w = lab.shape
-    out = {"color": [], "shape": [], "background": [], "motion": [], "direction": [], "area_drift": []}
+    out = {"color": [], "shape": [], "background": [], "motion": [], "direction": [], "area_drift": [],
+           "area_trend": []}
     by_kind: Dict[str, list] = {}  # motion accuracy per asked motion ("motion:still", "motion:orbit", ...)
     confusion: Dict[str, Counter] = {}  # asked motion -> verdict -> count of (window, object)
     bg = NAMES.index(scene.background)
@@ -191,6 +193,7 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
                 a0, a1 = float(area[:4].median()), float(area[-4:].median())
                 if a0 >= 12 and a1 >= 12 and not bool(touch[:4].any()) and not bool(touch[-4:].any()):
                     out["area_drift"].append(abs(math.log(a1 / a0)))
+                    out["area_trend"].append(math.log(a1 / a0))
     res = {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()}
     res.update({k: float(np.mean(v)) for k, v in by_kind.items()})
     res["motion_confusion"] = confusion
