@@ -684,8 +684,9 @@ class TrajectoryCache:
     With ``p.fm_object_weight`` > 0 each trajectory's object cells come from decoding its final
     latent (``object_cells``), for the object-weighted loss."""
 
-    # videos decoded at once for the object cells: the whole sampling batch of 256 long4 videos took
-    # ~35 GB in bf16, and two trajectory runs decoding at once ran an 80 GB H100 out of memory
+    # videos decoded at once for the object cells. Decoding holds ~270 MiB per 2 s video in fp32
+    # (measured on the CPU), so the whole sampling batch of 256 needs ~35 GB in bf16; a second
+    # trajectory run ran out of an 80 GB H100 asking for 8 GB there
     DECODE_BATCH = 16
 
     def __init__(self, sampler: DiT, teacher: DiT, text, tok, vae, p: "Preset", device, rng, n: int,
@@ -714,7 +715,7 @@ class TrajectoryCache:
                         with _amp(device):
                             vt = sampler(torch.cat([x, x]), tt, ctx2).float()
                     x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
-                if self.cells is not None:  # a few videos at a time: decoding holds ~270 MiB per 2 s video (fp32)
+                if self.cells is not None:  # DECODE_BATCH videos at a time
                     for j in range(0, b, self.DECODE_BATCH):
                         xj = x[j:j + self.DECODE_BATCH]
                         with _amp(device):
