@@ -598,11 +598,11 @@ class AreaMatch:
     Keeps a running mean of the term for the metrics."""
 
     def __init__(self, vae, weight: float, frames: int, tc: int, temperature: float = 0.02, eps: float = 1e-3):
-        from .world import COLORS
+        from .eval.detect import PALETTE
         if frames < tc or frames % tc:
             raise ValueError(f"area frames {frames} must be whole chunks of {tc} latent frames")
         self.vae, self.weight, self.frames, self.tc, self.temperature, self.eps = vae, weight, frames, tc, temperature, eps
-        self.palette = torch.tensor(list(COLORS.values()), dtype=torch.float32) / 127.5 - 1.0  # decoder range
+        self.palette = PALETTE * 2 - 1  # the evaluation's palette in the decoder's range
         self.sums = {"area": 0.0, "n": 0}
 
     def soft_areas(self, px: torch.Tensor) -> torch.Tensor:
@@ -684,9 +684,9 @@ class TrajectoryCache:
     With ``p.fm_object_weight`` > 0 each trajectory's object cells come from decoding its final
     latent (``object_cells``), for the object-weighted loss."""
 
-    # videos decoded at once for the object cells. Decoding holds ~270 MiB per 2 s video in fp32
-    # (measured on the CPU), so the whole sampling batch of 256 needs ~35 GB in bf16; a second
-    # trajectory run ran out of an 80 GB H100 asking for 8 GB there
+    # videos decoded at once for the object cells. Decoding holds ~280 MiB per 2 s video in fp32
+    # (bench/vae_decode_memory.out.json, CPU), so the whole sampling batch of 256 needs ~35 GB in bf16;
+    # a second trajectory run ran out of an 80 GB H100 asking for 8 GB there
     DECODE_BATCH = 16
 
     def __init__(self, sampler: DiT, teacher: DiT, text, tok, vae, p: "Preset", device, rng, n: int,
@@ -762,12 +762,11 @@ def _fm_loss(net, vae, tok, p: Preset, device, rng, drop=0.1, cache=None, batch=
     ``cache``), plus its weighted area term (recorded when ``measure``)."""
     batch, frames = batch or p.dit_batch, frames or p.frames
     colors = None
-    if cache is not None and area is not None:
-        x0, prompts, cells, colors = cache.draw(rng, batch, colors=True)
-    elif area is not None:
+    if area is not None and cache is None:
         raise ValueError("the area term needs clips from a latent cache (their scenes' colours)")
-    elif cache is not None:
-        x0, prompts, cells = cache.draw(rng, batch)
+    if cache is not None:
+        x0, prompts, cells, *rest = cache.draw(rng, batch, colors=area is not None)
+        colors = rest[0] if rest else None
     else:
         x, prompts = make_batch(rng, batch, frames, p.size, device)
         with torch.no_grad():
@@ -904,6 +903,10 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
     short steps learn the teacher's velocity on sampling trajectories instead (``TrajectoryCache``),
     and ``p.stage2_distill`` moves to the long steps: the teacher's velocity on each long clip's first
     teacher-length latent frames, beside its flow matching."""
+    short_area = p.stage2_area > 0 and traj is None and cache is not None  # the short steps take the area term too
+    if p.stage2_area > 0 and long_cache is None and not short_area:
+        raise ValueError("stage2_area needs encoded clips: long clips, or short ones from a latent cache "
+                         "without trajectories")
     student.train()
     for prm in text.parameters():
         prm.requires_grad_(False)
@@ -919,12 +922,8 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
         kd = Distill(teacher.eval(), text, p.stage2_distill, min(p.frames, p.stage2_frames) // 4, student.cfg.tc)
 
     tb = stage2_traj_batch(p)
-    am, short_area = None, False
+    am = None
     if p.stage2_area > 0:
-        short_area = traj is None and cache is not None
-        if long_cache is None and not short_area:
-            raise ValueError("stage2_area needs encoded clips: long clips, or short ones from a latent cache "
-                             "without trajectories")
         am = AreaMatch(vae, p.stage2_area, p.stage2_area_frames, student.cfg.tc)
         frozen = [q for q in vae.parameters() if q.requires_grad]
         for q in frozen:  # the gradient goes through the decoder to the student only

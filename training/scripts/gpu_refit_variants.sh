@@ -84,8 +84,8 @@ job() {
   for v in ${VARIANTS:-fm=0 kd=1}; do variant_flags "${v#*=}" > /dev/null || return 2; done
   # two trajectory runs side by side ran an 80 GB H100 out of memory (2026-12-07): one held 58 GB when
   # the other, decoding its trajectories' final latents 256 at a time, asked for 8 GB more. The cache
-  # now decodes 16 at a time and
-  # stage 2's metrics record each run's peak (peak_gpu_mib); until a run shows two fit, refuse here
+  # now decodes 16 at a time (bench/vae_decode_memory.py) and stage 2's metrics record each run's
+  # peak (peak_gpu_mib); until a run shows two fit, refuse here
   local mib
   mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -n 1 | tr -dc 0-9)
   if [ "$per" -gt 1 ] && [[ " ${VARIANTS:-} " == *=traj:* ]] && [ -n "$mib" ] && [ "$mib" -lt 120000 ]; then

@@ -91,3 +91,21 @@ def test_stage2_area_without_encoded_clips_is_refused():
         train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-traj", "student", "--stage2-area", "1"])
     with pytest.raises(SystemExit, match="--stage2-area"):
         train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-area", "-1"])
+
+
+def test_stage2_with_the_area_term_but_no_encoded_clips_says_so():
+    # without trajectories and without a latent cache the short steps render fresh videos, which keep
+    # no scenes' colours, and there are no long clips: the term has nothing to run on
+    import copy
+    from rehyat.dit import DiT
+    from rehyat.text import TextEncoder, Tokenizer
+    from rehyat.vae import CausalVideoVAE
+    p = train.preset("tiny")
+    tok = Tokenizer(max_len=p.text.max_len)
+    p.text.vocab_size = tok.vocab_size
+    p.stage2_area = 1.0
+    student = DiT(copy.deepcopy(p.dit))
+    student.to_student(p.tc, p.to)
+    with pytest.raises(ValueError, match="stage2_area needs encoded clips"):
+        train.finetune_stage2(student, TextEncoder(p.text), CausalVideoVAE(p.vae), tok, p, CPU,
+                              np.random.default_rng(0), log=lambda s: None, cache=None, long_cache=None)
