@@ -15,6 +15,8 @@ Stages (each bounded by a wall-clock budget in seconds, so one device call train
   stage2   whole student DiT, flow matching (text encoder and VAE frozen); optionally plus the
            teacher's velocity on the clip's first 2 s as a second target (--stage2-distill), or
            instead the teacher's velocity on sampling trajectories (--stage2-traj teacher|student).
+           Long clips (--stage2-long) may add an area term (--stage2-area) and alternate with the
+           student's own long trajectories under a self-consistency term (--stage2-self).
 Writes DIR/checkpoint.pt (fp16 weights + configs + tokenizer) and DIR/metrics.json.
 
 Data-parallel (one process per GPU; see rehyat/ddp.py and training/README.md):
@@ -107,7 +109,15 @@ class Preset:
     # stage2_area_frames latent frames at a random chunk (AreaMatch). The motion accuracy's misses are
     # mostly size drift: translations read as grow/shrink (0: off)
     stage2_area: float = 0.0
-    stage2_area_frames: int = 4
+    stage2_area_frames: int = 4    # the window of this term and of the self-consistency term below
+    # stage 2: weight of a self-consistency term on the student's own long sampling trajectories
+    # (stage2_self_prompts scenes sampled at stage2_long_frames as stage 2 starts, LongTrajectoryCache):
+    # every other long step takes such a state instead of an encoded long clip, and the term asks each
+    # object's soft area (and a still object's position) in a later window of the predicted clean
+    # video to stay what the video's first window shows (SelfConsistency); with stage2_distill the
+    # teacher's velocity on its first 2 s is a second target there. Needs stage2_long_frames (0: off)
+    stage2_self: float = 0.0
+    stage2_self_prompts: int = 256
     # stage 2 on sampling trajectories instead of encoded videos (no VAE encoder needed): "" (off),
     # "teacher" (the states the teacher visits when it samples) or "student" (the states the student
     # visits, as it samples when stage 2 starts); the target at every state is the teacher's
@@ -638,6 +648,104 @@ class AreaMatch:
                 "measured_steps": self.sums["n"], "mean_area_loss": float(f"{self.sums['area'] / max(1, self.sums['n']):.4g}")}
 
 
+# what the self-consistency term asks of each object's soft area over its video, by motion
+SELF_SKIP, SELF_KEEP, SELF_NO_GROWTH, SELF_STILL = 0, 1, 2, 3
+_SELF_KIND = {"bounce": SELF_KEEP, "orbit": SELF_KEEP, "still": SELF_STILL,  # the renderer keeps their size
+              "left": SELF_NO_GROWTH, "right": SELF_NO_GROWTH,  # translations: the borders only clip (shrink)
+              "up": SELF_NO_GROWTH, "down": SELF_NO_GROWTH,
+              "grow": SELF_SKIP, "shrink": SELF_SKIP}  # sawtooth of an unknown phase
+
+
+def object_kinds(scenes, device=None) -> torch.Tensor:
+    """Scenes -> [B, MAX_OBJECTS] int64: each object's SELF_* kind (SELF_SKIP where absent)."""
+    from .world.render import MAX_OBJECTS
+    out = torch.full((len(scenes), MAX_OBJECTS), SELF_SKIP, dtype=torch.long)
+    for i, sc in enumerate(scenes):
+        for j, o in enumerate(sc.objects):
+            out[i, j] = _SELF_KIND[o.motion]
+    return out.to(device)
+
+
+class SelfConsistency:
+    """Stage 2's self-consistency term (``p.stage2_self``) on the student's own long sampling
+    trajectories (``LongTrajectoryCache``), which have no ground-truth video. The renderer never
+    changes the size of a still, bouncing or orbiting object, never grows a translating one (the
+    borders only clip it) and never moves a still one; over long videos the student's objects grow
+    and wander (training/experiments/rehyat-5-area). So at a visited state x_t, the predicted clean
+    video x0 = x_t - t v is decoded on its first chunk-aligned window (the reference, no gradient)
+    and on a window at a random later chunk (with one latent frame before it as the causal decoder's
+    warm-up), each object's soft area (``AreaMatch.soft_areas``) and soft centroid are measured per
+    frame, and the term is, weighted by (1 - t) and averaged over the objects the reference shows
+    (soft area > ``min_area``) and the window's frames:
+    - still / bounce / orbit: |log(area + eps) - log(area_ref + eps)|;
+    - left / right / up / down: max(0, log(area + eps) - log(area_ref + eps)) (growth only);
+    - still, in addition: the centroid's distance from the reference's in units of the reference's
+      sqrt(area) (about the object's radius), capped at ``max_travel``;
+    - grow / shrink: nothing.
+    Both windows come from the same prediction, so at high noise both are as blurred. The VAE is
+    frozen; the gradient reaches the student through the window's x0. Keeps running means for the
+    metrics."""
+
+    def __init__(self, vae, weight: float, frames: int, tc: int, temperature: float = 0.02, eps: float = 1e-3,
+                 min_area: float = 2e-3, max_travel: float = 2.0):
+        self.areas = AreaMatch(vae, weight, frames, tc, temperature, eps)
+        self.vae, self.weight, self.frames, self.tc = vae, weight, frames, tc
+        self.eps, self.min_area, self.max_travel = eps, min_area, max_travel
+        self.sums = {"self": 0.0, "area": 0.0, "travel": 0.0, "n": 0}
+
+    def measure(self, px: torch.Tensor, colors: torch.Tensor):
+        """Frames [B, 3, F, H, W] -> each object's soft area [B, MAX, F] and soft centroid [B, MAX, F, 2]
+        in frame units (0..1)."""
+        pal = self.areas.palette.to(px.device).view(1, -1, 3, 1, 1, 1)
+        d2 = ((px.float().unsqueeze(1) - pal) ** 2).sum(2)
+        lab = torch.softmax(-d2 / self.areas.temperature, dim=1)  # [B, K, F, H, W]
+        idx = colors.clamp_min(0)
+        lab = lab[torch.arange(lab.shape[0], device=lab.device)[:, None], idx]  # [B, MAX, F, H, W]
+        H, W = lab.shape[-2:]
+        area = lab.mean(dim=(-2, -1))
+        ys = (torch.arange(H, device=lab.device, dtype=lab.dtype) + 0.5) / H
+        xs = (torch.arange(W, device=lab.device, dtype=lab.dtype) + 0.5) / W
+        mass = lab.sum(dim=(-2, -1)).clamp_min(1e-6)
+        cy = (lab.sum(-1) * ys).sum(-1) / mass
+        cx = (lab.sum(-2) * xs).sum(-1) / mass
+        return area, torch.stack([cx, cy], dim=-1)
+
+    def loss(self, v, xt, t, colors, kinds, rng, measure: bool = False) -> torch.Tensor:
+        T = xt.shape[2]
+        w = min(self.frames, T - T % self.tc)
+        if T < 2 * w:
+            raise ValueError(f"the self-consistency term needs at least {2 * w} latent frames, got {T}")
+        s = w + int(rng.integers(0, (T - 2 * w) // self.tc + 1)) * self.tc  # a window after the reference's
+        tv = t.view(-1, 1, 1, 1, 1)
+        with _amp(xt.device):
+            with torch.no_grad():
+                ref, _ = self.vae.decode(xt[:, :, :w].float() - tv * v[:, :, :w].float())
+            pred, _ = self.vae.decode(xt[:, :, s - 1:s + w].float() - tv * v[:, :, s - 1:s + w].float())
+        a_ref, c_ref = self.measure(ref, colors)
+        a, c = self.measure(pred[:, :, 4:], colors)
+        a_ref, c_ref = a_ref.mean(-1, keepdim=True), c_ref.mean(-2, keepdim=True)
+        present = (colors >= 0) & (kinds != SELF_SKIP) & (a_ref[..., 0] > self.min_area)
+        d = torch.log(a + self.eps) - torch.log(a_ref + self.eps)  # [B, MAX, F]
+        size_err = torch.where((kinds == SELF_NO_GROWTH)[..., None], d.clamp_min(0), d.abs())
+        travel = ((c - c_ref).norm(dim=-1) / a_ref.clamp_min(self.eps).sqrt()).clamp(max=self.max_travel)
+        travel = travel * (kinds == SELF_STILL)[..., None]
+        wt = present[..., None] * (1 - t).view(-1, 1, 1)
+        n = (present.sum() * a.shape[-1]).clamp_min(1)
+        size_term, travel_term = (size_err * wt).sum() / n, (travel * wt).sum() / n
+        out = size_term + travel_term
+        if measure:
+            self.sums["self"] += float(out.detach())
+            self.sums["area"] += float(size_term.detach())
+            self.sums["travel"] += float(travel_term.detach())
+            self.sums["n"] += 1
+        return out
+
+    def metrics(self) -> dict:
+        n = max(1, self.sums["n"])
+        return {"weight": self.weight, "latent_frames": self.frames, "measured_steps": self.sums["n"],
+                **{f"mean_{k}_loss": float(f"{self.sums[k] / n:.4g}") for k in ("self", "area", "travel")}}
+
+
 def weighted_mse(v: torch.Tensor, target: torch.Tensor, cells: torch.Tensor = None, weight: float = 0.0):
     """Flow-matching MSE; with ``weight`` > 0 the object cells [B, 1, T, h, w] weigh 1 + weight,
     normalised by the mean weight (a video without objects gives the plain MSE)."""
@@ -739,6 +847,67 @@ class TrajectoryCache:
         t = torch.tensor([self.ts[k] for k in st], device=dev, dtype=torch.float32)
         prompts = ["" if uu else self.prompts[k] for k, uu in zip(idx, unc)]
         return self.x[i, s].float(), t, prompts, target, self.cells[i] if self.cells is not None else None
+
+
+class LongTrajectoryCache:
+    """The self-consistency term's data: ``n`` training-distribution scenes, each sampled from pure
+    noise at ``frames`` pixel frames (stage 2's long clips) by ``sampler`` (the student as stage 2
+    starts) with the service's sampler (Euler, stage2_traj_steps / _shift / _guidance). Every visited
+    state x_t is kept with its scene's object colours and SELF_* kinds; there is no target velocity."""
+
+    def __init__(self, sampler: DiT, text, tok, p: "Preset", device, rng, n: int, frames: int, batch: int = 16):
+        from .world import describe, sample_scene
+        steps, guidance = p.stage2_traj_steps, p.stage2_traj_guidance
+        self.ts = schedule(steps, p.stage2_traj_shift)
+        c = sampler.cfg
+        keep = torch.bfloat16 if device.type == "cuda" else torch.float32
+        self.x = torch.empty((n, steps, c.latent_channels, frames // 4, c.latent_height, c.latent_width),
+                             dtype=keep, device=device)
+        self.scenes, self.prompts = [], []
+        with torch.no_grad():
+            for i in range(0, n, batch):
+                b = min(batch, n - i)
+                scenes = [sample_scene(rng, "exclude") for _ in range(b)]
+                prompts = [describe(sc, rng) for sc in scenes]
+                ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
+                x = torch.randn((b,) + self.x.shape[2:], device=device)
+                for s in range(steps):
+                    self.x[i:i + b, s] = x
+                    tt = torch.full((2 * b,), self.ts[s], device=device)
+                    with _amp(device):
+                        vt = sampler(torch.cat([x, x]), tt, ctx2).float()
+                    x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
+                self.scenes.extend(scenes)
+                self.prompts.extend(prompts)
+        self.colors, self.kinds = object_colors(self.scenes, device), object_kinds(self.scenes, device)
+
+    def __len__(self):
+        return len(self.prompts)
+
+    def draw(self, rng, b):
+        """-> (x_t [b, C, T, h, w], t [b] (t < 1), prompts, object colours [b, MAX], SELF_* kinds [b, MAX])."""
+        idx = rng.integers(0, len(self.prompts), size=b)
+        # from the second state on: at t = 1 the term's weight (1 - t) is 0
+        st = rng.integers(min(1, len(self.ts) - 2), len(self.ts) - 1, size=b)
+        dev = self.x.device
+        i, s = (torch.from_numpy(a).to(dev) for a in (idx, st))
+        t = torch.tensor([self.ts[k] for k in st], device=dev, dtype=torch.float32)
+        return self.x[i, s].float(), t, [self.prompts[k] for k in idx], self.colors[i], self.kinds[i]
+
+
+def _self_loss(net, tok, p: "Preset", device, rng, long_traj: LongTrajectoryCache, batch: int,
+               term: SelfConsistency, distill: "Distill" = None, measure: bool = False):
+    """A long step on the student's own long trajectories: ``term``'s weighted self-consistency,
+    plus, with ``distill``, its weighted teacher velocity on the first teacher-length latent frames."""
+    xt, t, prompts, colors, kinds = long_traj.draw(rng, batch)
+    ids = tok.batch(prompts).to(device)
+    with _amp(device):
+        v = net(xt, t, ids)
+    total = term.weight * term.loss(v, xt, t, colors, kinds, rng, measure=measure)
+    if distill is not None:
+        f = distill.frames
+        total = total + distill.weight * F.mse_loss(v[:, :, :f].float(), distill.target(xt, t, ids, device))
+    return total
 
 
 def _traj_loss(net, tok, p: "Preset", device, rng, traj: TrajectoryCache, batch: int):
@@ -895,14 +1064,22 @@ def stage2_long_batch(p: Preset) -> int:
 
 
 def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=print, cache=None,
-                    long_cache=None, teacher: DiT = None, traj: TrajectoryCache = None) -> dict:
+                    long_cache=None, teacher: DiT = None, traj: TrajectoryCache = None,
+                    long_traj: LongTrajectoryCache = None) -> dict:
     """Whole-student flow matching on stage2_frames-frame clips; with ``long_cache`` (clips of
     stage2_long_frames) every odd step takes a long batch instead, same tokens per step. With
     ``p.stage2_distill`` > 0 (needs ``teacher``) the short steps add the teacher's velocity on the
     clip's first teacher-length latent frames as a second target (``Distill``). With ``traj`` the
     short steps learn the teacher's velocity on sampling trajectories instead (``TrajectoryCache``),
     and ``p.stage2_distill`` moves to the long steps: the teacher's velocity on each long clip's first
-    teacher-length latent frames, beside its flow matching."""
+    teacher-length latent frames, beside its flow matching. With ``long_traj`` (needs ``long_cache``
+    and ``p.stage2_self`` > 0) every other long step takes the student's own long trajectories and
+    the self-consistency term instead (``SelfConsistency``; with ``p.stage2_distill``, plus the
+    teacher's velocity on their first teacher-length latent frames)."""
+    if (long_traj is not None) != (p.stage2_self > 0):
+        raise ValueError("stage2_self and the long trajectories come together")
+    if long_traj is not None and long_cache is None:
+        raise ValueError("stage2_self alternates with the long clips: it needs long_cache")
     short_area = p.stage2_area > 0 and traj is None and cache is not None  # the short steps take the area term too
     if p.stage2_area > 0 and long_cache is None and not short_area:
         raise ValueError("stage2_area needs encoded clips: long clips, or short ones from a latent cache "
@@ -929,7 +1106,15 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
         for q in frozen:  # the gradient goes through the decoder to the student only
             q.requires_grad_(False)
 
+    sc = SelfConsistency(vae, p.stage2_self, p.stage2_area_frames, student.cfg.tc) if long_traj is not None else None
+    if sc is not None and am is None:
+        frozen = [q for q in vae.parameters() if q.requires_grad]
+        for q in frozen:  # the gradient goes through the decoder to the student only
+            q.requires_grad_(False)
+
     def step(i):
+        if sc is not None and i % 4 == 3:
+            return _self_loss(fwd, tok, p, device, rng, long_traj, lb, sc, distill=kd, measure=i % 52 == 3)
         if long_cache is not None and i % 2 == 1:
             # on trajectories the teacher's velocity, if any, anchors the long clips' first seconds
             lkd = kd if traj is not None else None
@@ -947,6 +1132,9 @@ def finetune_stage2(student: DiT, text, vae, tok, p: Preset, device, rng, log=pr
         m["distill"] = kd.metrics()
     if am is not None:
         m["area"] = am.metrics()
+    if sc is not None:
+        m["self_consistency"] = {**sc.metrics(), "prompts": len(long_traj), "every": 4}
+    if am is not None or sc is not None:
         for q in frozen:
             q.requires_grad_(True)
     if traj is not None:
@@ -1185,11 +1373,21 @@ def run_all(p: Preset, out_dir: str, device, seed: int = 0, log=print, eval_fn=N
                 if device.type == "cuda":  # what one run needs: may two share a GPU (gpu_refit_variants PER_GPU)?
                     metrics["stage2_trajectories"]["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20)
                     torch.cuda.reset_peak_memory_stats(device)
+            long_traj = None
+            if p.stage2_self > 0:  # the student's own long videos, as stage 2 starts
+                t_traj = time.time()
+                long_traj = LongTrajectoryCache(student, text, tok, p, device, rng, ddp.share(p.stage2_self_prompts),
+                                                p.stage2_long_frames)
+                metrics["stage2_long_trajectories"] = {"prompts": p.stage2_self_prompts, "frames": p.stage2_long_frames,
+                                                       "seconds": round(time.time() - t_traj, 1)}
+                if device.type == "cuda":
+                    metrics["stage2_long_trajectories"]["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20)
+                    torch.cuda.reset_peak_memory_stats(device)
             r = finetune_stage2(student, text, vae, tok, p, device, rng, log, s2cache, s2long, teacher=teacher,
-                                traj=traj)
+                                traj=traj, long_traj=long_traj)
             if device.type == "cuda":
                 r["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 20)
-            del traj
+            del traj, long_traj
             if device.type == "cuda":  # the trajectories' and the training's cached blocks, before ~24 GB of activations
                 torch.cuda.empty_cache()
             if main and acts is None:
@@ -1250,6 +1448,13 @@ def main(argv=None):
                     help="stage 2 adds W x the area term on encoded clips: each object's per-frame soft area in "
                          "the decoded predicted clean video against the decoded clip's (AreaMatch); with "
                          "--stage2-traj on the long clips only (needs --stage2-long) (default: the preset's, 0 = off)")
+    ap.add_argument("--stage2-self", type=float, default=None, metavar="W",
+                    help="every other long step of stage 2 takes the student's own long sampling trajectories "
+                         "and W x the self-consistency term: objects keep the size (and still ones the place) "
+                         "their video's first second shows (SelfConsistency; needs --stage2-long) "
+                         "(default: the preset's, 0 = off)")
+    ap.add_argument("--stage2-self-prompts", type=int, default=None, metavar="N",
+                    help="long trajectories sampled for --stage2-self (default: the preset's)")
     ap.add_argument("--stage2-traj", default=None, choices=("teacher", "student", "off"),
                     help="stage 2's short steps learn the teacher's velocity on sampling trajectories of the "
                          "teacher or of the student itself instead of flow matching on encoded videos "
@@ -1303,6 +1508,19 @@ def _main(a):
         if not a.stage2_area >= 0:
             raise SystemExit(f"--stage2-area: expected a weight >= 0, got {a.stage2_area}")
         p.stage2_area = a.stage2_area
+    if a.stage2_self is not None:
+        if not a.stage2_self >= 0:
+            raise SystemExit(f"--stage2-self: expected a weight >= 0, got {a.stage2_self}")
+        p.stage2_self = a.stage2_self
+    if a.stage2_self_prompts is not None:
+        if a.stage2_self_prompts < 1:
+            raise SystemExit(f"--stage2-self-prompts: expected N >= 1, got {a.stage2_self_prompts}")
+        p.stage2_self_prompts = a.stage2_self_prompts
+    if p.stage2_self > 0 and not p.stage2_long_frames:
+        raise SystemExit("--stage2-self samples long videos and alternates with the long clips: it needs --stage2-long")
+    if p.stage2_self > 0 and p.stage2_long_frames < 8 * p.stage2_area_frames:
+        raise SystemExit(f"--stage2-self needs long clips of at least {8 * p.stage2_area_frames} frames "
+                         "(a reference window and a later one)")
     if a.stage2_traj is not None:
         p.stage2_traj = "" if a.stage2_traj == "off" else a.stage2_traj
     if a.stage2_traj_prompts is not None:

@@ -27,6 +27,9 @@
 #   traj:WHO:W    the same, and the long clips add W x the teacher's velocity on their first 2 s
 #                 (rehyat.train --stage2-traj WHO --stage2-distill W; needs the encoder refit);
 #   traj:WHO:W:A  the same, and the long clips add A x the area term (rehyat.train --stage2-area A);
+#   traj:WHO:W:A:S  the same, and every other long step takes the student's own long trajectories
+#                 with S x the self-consistency term (rehyat.train --stage2-self S; A = 0: no area
+#                 term); SELF_PROMPTS (the preset's 256) long trajectories;
 # default "fm=0 kd=1". STAGE2_LONG (512:2048, rehyat.train --stage2-long; a traj variant without the
 # encoder refit runs without long clips); LR_SCALE (1); PER_GPU (2: three long-clip stage-2 runs of long4
 # ran out of an 80 GB H100's memory; 1 when any variant is traj:*, as two long4 trajectory runs beside the
@@ -47,14 +50,17 @@ variant_flags() {  # SPEC -> rehyat.train flags (see VARIANTS above)
   local spec=$1 long=${STAGE2_LONG:-512:2048}
   case "$spec" in
     traj:teacher|traj:student|traj:teacher:*|traj:student:*)
-      local who=${spec#traj:} kd= w a
-      if [[ "$who" == *:* ]]; then  # traj:WHO:W[:A]: the teacher's velocity (and the area term) on the long clips
-        w=${who#*:}; a=
+      local who=${spec#traj:} kd= w a sw
+      if [[ "$who" == *:* ]]; then  # traj:WHO:W[:A[:S]]: the teacher's velocity (the area, self terms) on the long clips
+        w=${who#*:}; a= sw=
         [[ "$w" == *:* ]] && { a=${w#*:}; w=${w%%:*}; }
+        [[ "$a" == *:* ]] && { sw=${a#*:}; a=${a%%:*}; [ -n "$sw" ] || sw=bad; }
         [[ "$w" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
         [ -z "$a" ] || [[ "$a" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
+        [ -z "$sw" ] || [[ "$sw" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bad variant spec: $spec" >&2; return 1; }
         [ "${ENCODER_S:-150}" = 0 ] && { echo "variant $spec weighs the teacher on long clips: it needs the encoder refit (ENCODER_S > 0)" >&2; return 1; }
-        kd="--stage2-distill $w ${a:+--stage2-area $a }"; who=${who%%:*}
+        [ "$a" = 0 ] && a=
+        kd="--stage2-distill $w ${a:+--stage2-area $a }${sw:+--stage2-self $sw }${sw:+${SELF_PROMPTS:+--stage2-self-prompts $SELF_PROMPTS }}"; who=${who%%:*}
       fi
       [ "${ENCODER_S:-150}" = 0 ] && long=0:0
       echo "--stage2-traj $who --stage2-long $long $kd${TRAJ_PROMPTS:+--stage2-traj-prompts $TRAJ_PROMPTS}" ;;

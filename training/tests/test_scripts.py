@@ -201,6 +201,15 @@ def test_gpu_refit_variants_turns_each_spec_into_its_training_flags():
     # traj:WHO:W:A: the area term on the long clips beside the teacher's velocity
     assert flags("traj:student:3:0.5") == \
         "--stage2-traj student --stage2-long 512:2048 --stage2-distill 3 --stage2-area 0.5".split()
+    # traj:WHO:W:A:S: the self-consistency term on the student's long trajectories (A = 0: no area term)
+    assert flags("traj:student:3:0:5", SELF_PROMPTS="128") == ("--stage2-traj student --stage2-long 512:2048 "
+                                                             "--stage2-distill 3 --stage2-self 5 --stage2-self-prompts 128").split()
+    assert flags("traj:student:3:10:5") == \
+        "--stage2-traj student --stage2-long 512:2048 --stage2-distill 3 --stage2-area 10 --stage2-self 5".split()
+    for bad in ("traj:student:3:1:x", "traj:student:3:1:"):
+        r = subprocess.run(["bash", "-c", f'source <(sed -n "/^variant_flags()/,/^}}/p" {script}); variant_flags "$0"', bad],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "bad variant spec" in r.stderr, bad
     assert flags("0.5") == "--stage2-distill 0.5 --stage2-long 512:2048".split()
 
 
