@@ -615,11 +615,15 @@ class AreaMatch:
         self.palette = PALETTE * 2 - 1  # the evaluation's palette in the decoder's range
         self.sums = {"area": 0.0, "n": 0}
 
-    def soft_areas(self, px: torch.Tensor) -> torch.Tensor:
-        """Frames [B, 3, F, H, W] in about [-1, 1] -> soft area of every palette colour [B, K, F]."""
+    def labels(self, px: torch.Tensor) -> torch.Tensor:
+        """Frames [B, 3, F, H, W] in about [-1, 1] -> every pixel's soft palette label [B, K, F, H, W]."""
         pal = self.palette.to(px.device).view(1, -1, 3, 1, 1, 1)
         d2 = ((px.float().unsqueeze(1) - pal) ** 2).sum(2)
-        return torch.softmax(-d2 / self.temperature, dim=1).mean(dim=(-2, -1))
+        return torch.softmax(-d2 / self.temperature, dim=1)
+
+    def soft_areas(self, px: torch.Tensor) -> torch.Tensor:
+        """Frames [B, 3, F, H, W] in about [-1, 1] -> soft area of every palette colour [B, K, F]."""
+        return self.labels(px).mean(dim=(-2, -1))
 
     def loss(self, v, xt, x0, t, colors, rng, measure: bool = False) -> torch.Tensor:
         T = x0.shape[2]
@@ -696,9 +700,7 @@ class SelfConsistency:
     def measure(self, px: torch.Tensor, colors: torch.Tensor):
         """Frames [B, 3, F, H, W] -> each object's soft area [B, MAX, F] and soft centroid [B, MAX, F, 2]
         in frame units (0..1)."""
-        pal = self.areas.palette.to(px.device).view(1, -1, 3, 1, 1, 1)
-        d2 = ((px.float().unsqueeze(1) - pal) ** 2).sum(2)
-        lab = torch.softmax(-d2 / self.areas.temperature, dim=1)  # [B, K, F, H, W]
+        lab = self.areas.labels(px)  # [B, K, F, H, W]
         idx = colors.clamp_min(0)
         lab = lab[torch.arange(lab.shape[0], device=lab.device)[:, None], idx]  # [B, MAX, F, H, W]
         H, W = lab.shape[-2:]

@@ -71,7 +71,7 @@ def test_a_translating_object_pays_for_growth_only_and_grow_shrink_pay_nothing()
 
 
 def test_a_still_object_that_wanders_pays_its_travel_in_radii():
-    # same size, moved 7 px (half the medium radius... of the 64 px frame: radius 7) to the right
+    # same size (medium: radius 7 px in the 64 px frame), moved 7 px to the right: one radius
     x0, colors, kinds = _latent(["medium"] * 6, xs=[40.0] * 2 + [54.0] * 4)
     sc, out, _ = _term_of(x0, colors, kinds)
     r = math.sqrt(math.pi) * 7.0 / 64        # sqrt(area) of the radius-7 circle in frame units
@@ -125,8 +125,7 @@ def test_stage2_with_the_self_consistency_term(tmp_path):
     # (the tiny untrained decoder makes the value meaningless; the arithmetic is tested above)
     assert math.isfinite(r["mean_self_loss"]) and r["mean_self_loss"] >= 0
     assert m["stage2_long_trajectories"]["prompts"] == 2 and m["stage2_long_trajectories"]["frames"] == 16
-    # the VAE is trainable again afterwards (frozen only inside stage 2)
-    assert "area" not in m["stage2"]
+    assert "area" not in m["stage2"]   # the self term alone: no area term was asked for
 
 
 def test_stage2_self_flags_are_checked():
