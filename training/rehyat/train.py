@@ -1478,6 +1478,16 @@ def main(argv=None):
         ddp.finish()
 
 
+# Loss weights and counts that the command line sets on the preset: each flag is the attribute's name
+# in kebab case, checked before it is set (a weight >= 0; a count >= its least value).
+_WEIGHT_FLAGS = ("fm_object_weight", "stage2_distill", "stage2_area", "stage2_self", "encoder_cycle")
+_COUNT_FLAGS = {"stage2_self_prompts": 1, "stage2_traj_prompts": 1, "encoder_cycle_latents": 2}
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
 def _main(a):
     p = preset(a.preset)
     p.lr_scale = a.lr_scale
@@ -1498,45 +1508,25 @@ def _main(a):
             raise SystemExit(f"--stage2-long: expected FRAMES:VIDEOS (e.g. 512:2048), got {a.stage2_long!r}") from None
         if p.stage2_long_frames and (p.stage2_long_frames % (4 * p.tc) or p.stage2_long_cache < 1):
             raise SystemExit(f"--stage2-long: FRAMES must be a multiple of {4 * p.tc} and VIDEOS >= 1")
-    if a.fm_object_weight is not None:
-        if not a.fm_object_weight >= 0:
-            raise SystemExit(f"--fm-object-weight: expected a weight >= 0, got {a.fm_object_weight}")
-        p.fm_object_weight = a.fm_object_weight
-    if a.stage2_distill is not None:
-        if not a.stage2_distill >= 0:
-            raise SystemExit(f"--stage2-distill: expected a weight >= 0, got {a.stage2_distill}")
-        p.stage2_distill = a.stage2_distill
-    if a.stage2_area is not None:
-        if not a.stage2_area >= 0:
-            raise SystemExit(f"--stage2-area: expected a weight >= 0, got {a.stage2_area}")
-        p.stage2_area = a.stage2_area
-    if a.stage2_self is not None:
-        if not a.stage2_self >= 0:
-            raise SystemExit(f"--stage2-self: expected a weight >= 0, got {a.stage2_self}")
-        p.stage2_self = a.stage2_self
-    if a.stage2_self_prompts is not None:
-        if a.stage2_self_prompts < 1:
-            raise SystemExit(f"--stage2-self-prompts: expected N >= 1, got {a.stage2_self_prompts}")
-        p.stage2_self_prompts = a.stage2_self_prompts
+    for name in _WEIGHT_FLAGS:
+        v = getattr(a, name)
+        if v is not None:
+            if not v >= 0:
+                raise SystemExit(f"{_flag(name)}: expected a weight >= 0, got {v}")
+            setattr(p, name, v)
+    for name, least in _COUNT_FLAGS.items():
+        v = getattr(a, name)
+        if v is not None:
+            if v < least:
+                raise SystemExit(f"{_flag(name)}: expected N >= {least}, got {v}")
+            setattr(p, name, v)
+    if a.stage2_traj is not None:
+        p.stage2_traj = "" if a.stage2_traj == "off" else a.stage2_traj
     if p.stage2_self > 0 and not p.stage2_long_frames:
         raise SystemExit("--stage2-self samples long videos and alternates with the long clips: it needs --stage2-long")
     if p.stage2_self > 0 and p.stage2_long_frames < 8 * p.stage2_area_frames:
         raise SystemExit(f"--stage2-self needs long clips of at least {8 * p.stage2_area_frames} frames "
                          "(a reference window and a later one)")
-    if a.stage2_traj is not None:
-        p.stage2_traj = "" if a.stage2_traj == "off" else a.stage2_traj
-    if a.stage2_traj_prompts is not None:
-        if a.stage2_traj_prompts < 1:
-            raise SystemExit(f"--stage2-traj-prompts: expected N >= 1, got {a.stage2_traj_prompts}")
-        p.stage2_traj_prompts = a.stage2_traj_prompts
-    if a.encoder_cycle is not None:
-        if not a.encoder_cycle >= 0:
-            raise SystemExit(f"--encoder-cycle: expected a weight >= 0, got {a.encoder_cycle}")
-        p.encoder_cycle = a.encoder_cycle
-    if a.encoder_cycle_latents is not None:
-        if a.encoder_cycle_latents < 2:
-            raise SystemExit(f"--encoder-cycle-latents: expected N >= 2, got {a.encoder_cycle_latents}")
-        p.encoder_cycle_latents = a.encoder_cycle_latents
     if p.stage2_traj and p.stage2_distill > 0 and not p.stage2_long_frames:
         raise SystemExit("--stage2-distill with --stage2-traj weighs the teacher's velocity on the long clips: "
                          "it needs --stage2-long")

@@ -192,6 +192,22 @@ def test_stage2_long_flag_is_checked():
         train.main(["--preset", "tiny", "--out", "/tmp/never", "--stage2-long", "512"])
 
 
+@pytest.mark.parametrize("name", train._WEIGHT_FLAGS)
+def test_every_weight_flag_refuses_a_negative_weight_and_names_itself(name):
+    assert hasattr(train.preset("tiny"), name)
+    with pytest.raises(SystemExit, match=f"{train._flag(name)}: expected a weight >= 0, got -1"):
+        train.main(["--preset", "tiny", "--out", "/tmp/never", train._flag(name), "-1"])
+    with pytest.raises(SystemExit, match=f"{train._flag(name)}: expected a weight >= 0, got nan"):
+        train.main(["--preset", "tiny", "--out", "/tmp/never", train._flag(name), "nan"])
+
+
+@pytest.mark.parametrize("name,least", sorted(train._COUNT_FLAGS.items()))
+def test_every_count_flag_refuses_a_count_below_its_least(name, least):
+    assert hasattr(train.preset("tiny"), name)
+    with pytest.raises(SystemExit, match=f"{train._flag(name)}: expected N >= {least}, got {least - 1}"):
+        train.main(["--preset", "tiny", "--out", "/tmp/never", train._flag(name), str(least - 1)])
+
+
 def test_sampler_sweep_scores_each_setting_and_area_drift_is_zero_on_rendered_translations(tmp_path):
     from rehyat.eval import sweep
     from rehyat.world import render, parse_prompt
