@@ -9,6 +9,8 @@ import torch
 from rehyat import train
 from rehyat.world import COLORS, ObjectSpec, Scene, render
 
+from test_trajectories import tiny_stage2
+
 CPU = torch.device("cpu")
 
 
@@ -68,15 +70,9 @@ def test_the_window_is_whole_chunks_and_is_checked():
 
 
 def test_stage2_on_trajectories_with_the_area_term_on_long_clips(tmp_path):
-    p1 = train.preset("tiny")
-    train.run_all(p1, str(tmp_path / "a"), CPU, seed=0, log=lambda s: None, stages=("vae", "teacher"))
-    p2 = train.preset("tiny")
-    p2.stage2_traj, p2.stage2_traj_prompts, p2.stage2_traj_steps = "student", 2, 3
-    p2.stage2_long_frames, p2.stage2_long_cache, p2.stage2_distill, p2.stage2_area = 16, 2, 3.0, 0.5
-    p2.stage2_area_frames = 2
-    p2.max_steps["stage2"] = 2
-    m = train.run_all(p2, str(tmp_path / "b"), CPU, seed=2, log=lambda s: None,
-                      stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    _, m = tiny_stage2(tmp_path, 2, stage2_traj="student", stage2_traj_prompts=2, stage2_traj_steps=3,
+                       stage2_long_frames=16, stage2_long_cache=2, stage2_distill=3.0, stage2_area=0.5,
+                       stage2_area_frames=2)
     r = m["stage2"]
     assert r["steps"] == 2 and r["area"]["weight"] == 0.5 and r["area"]["measured_steps"] == 1
     # (the tiny untrained decoder barely depends on its input, so the term's value says nothing here;

@@ -10,6 +10,7 @@ from rehyat import train
 from rehyat.world import ObjectSpec, Scene, render
 
 from test_area import FrameVAE
+from test_trajectories import tiny_stage2
 
 CPU = torch.device("cpu")
 
@@ -111,15 +112,10 @@ def test_the_long_trajectory_cache_keeps_every_state_with_its_scene():
 
 
 def test_stage2_with_the_self_consistency_term(tmp_path):
-    p1 = train.preset("tiny")
-    train.run_all(p1, str(tmp_path / "a"), CPU, seed=0, log=lambda s: None, stages=("vae", "teacher"))
-    p2 = train.preset("tiny")
-    p2.stage2_traj, p2.stage2_traj_prompts, p2.stage2_traj_steps = "student", 2, 3
-    p2.stage2_long_frames, p2.stage2_long_cache, p2.stage2_distill = 16, 2, 3.0
-    p2.stage2_self, p2.stage2_self_prompts, p2.stage2_area_frames = 2.0, 2, 2
-    p2.max_steps["stage2"] = 4   # steps 0, 2: trajectories; 1: a long clip; 3: a long trajectory
-    m = train.run_all(p2, str(tmp_path / "b"), CPU, seed=2, log=lambda s: None,
-                      stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    # 4 stage-2 steps: 0, 2 trajectories; 1 a long clip; 3 a long trajectory
+    _, m = tiny_stage2(tmp_path, 4, stage2_traj="student", stage2_traj_prompts=2, stage2_traj_steps=3,
+                       stage2_long_frames=16, stage2_long_cache=2, stage2_distill=3.0,
+                       stage2_self=2.0, stage2_self_prompts=2, stage2_area_frames=2)
     r = m["stage2"]["self_consistency"]
     assert m["stage2"]["steps"] == 4 and r["weight"] == 2.0 and r["measured_steps"] == 1 and r["prompts"] == 2
     # (the tiny untrained decoder makes the value meaningless; the arithmetic is tested above)

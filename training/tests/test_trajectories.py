@@ -15,6 +15,20 @@ from rehyat.vae import CausalVideoVAE
 CPU = torch.device("cpu")
 
 
+def tiny_stage2(tmp_path, steps, **fields):
+    """Train a tiny VAE and teacher (seed 0), then stage 1 and `steps` stage-2 steps of a tiny student with
+    the preset's `fields` set (seed 2); returns (the stage-2 preset, the metrics)."""
+    train.run_all(train.preset("tiny"), str(tmp_path / "a"), CPU, seed=0, log=lambda s: None,
+                  stages=("vae", "teacher"))
+    p = train.preset("tiny")
+    for k, v in fields.items():
+        assert hasattr(p, k), k
+        setattr(p, k, v)
+    p.max_steps["stage2"] = steps
+    return p, train.run_all(p, str(tmp_path / "b"), CPU, seed=2, log=lambda s: None,
+                            stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+
+
 @pytest.fixture(scope="module")
 def models():
     torch.manual_seed(0)
@@ -128,13 +142,7 @@ def test_cells_are_decoded_a_few_videos_at_a_time_with_the_same_result(models, m
 
 
 def test_stage2_on_trajectories_trains_and_records_where_its_data_came_from(tmp_path):
-    p1 = train.preset("tiny")
-    train.run_all(p1, str(tmp_path / "a"), CPU, seed=0, log=lambda s: None, stages=("vae", "teacher"))
-    p2 = train.preset("tiny")
-    p2.stage2_traj, p2.stage2_traj_prompts, p2.stage2_traj_steps = "student", 2, 3
-    p2.max_steps["stage2"] = 2
-    m = train.run_all(p2, str(tmp_path / "b"), CPU, seed=2, log=lambda s: None,
-                      stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    p2, m = tiny_stage2(tmp_path, 2, stage2_traj="student", stage2_traj_prompts=2, stage2_traj_steps=3)
     r = m["stage2"]
     assert r["steps"] == 2 and np.isfinite(r["final_loss_ema"])
     assert r["trajectories"]["sampler"] == "student" and r["trajectories"]["prompts"] == 2
@@ -146,14 +154,8 @@ def test_stage2_on_trajectories_trains_and_records_where_its_data_came_from(tmp_
 def test_trajectories_with_long_clips_anchor_the_long_clips_on_the_teacher(tmp_path):
     # --stage2-traj with --stage2-long and --stage2-distill W: the short steps are trajectory steps,
     # the long (odd) steps add W x the teacher's velocity on the long clip's first teacher-length frames
-    p1 = train.preset("tiny")
-    train.run_all(p1, str(tmp_path / "a"), CPU, seed=0, log=lambda s: None, stages=("vae", "teacher"))
-    p2 = train.preset("tiny")
-    p2.stage2_traj, p2.stage2_traj_prompts, p2.stage2_traj_steps = "student", 2, 3
-    p2.stage2_long_frames, p2.stage2_long_cache, p2.stage2_distill = 16, 2, 3.0
-    p2.max_steps["stage2"] = 2
-    m = train.run_all(p2, str(tmp_path / "b"), CPU, seed=2, log=lambda s: None,
-                      stages=("stage1", "stage2"), resume=str(tmp_path / "a" / "checkpoint.pt"))
+    p2, m = tiny_stage2(tmp_path, 2, stage2_traj="student", stage2_traj_prompts=2, stage2_traj_steps=3,
+                        stage2_long_frames=16, stage2_long_cache=2, stage2_distill=3.0)
     r = m["stage2"]
     assert r["steps"] == 2 and r["long_clip_frames"] == 16 and r["trajectories"]["sampler"] == "student"
     d = r["distill"]
