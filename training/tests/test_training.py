@@ -384,3 +384,24 @@ def test_ground_truth_renders_in_batches_the_same_videos_as_at_once():
     whole = ground_truth_frames(ps, 6, 32, None, batch=len(ps))
     parts = ground_truth_frames(ps, 6, 32, None, batch=2)
     assert parts.shape == (5, 6, 32, 32, 3) and torch.equal(parts, whole)
+
+
+def test_wander_is_the_net_travel_off_the_asked_path_and_zero_on_the_renderers_own_frames():
+    # a circle that moves up at normal speed (20 px/s at 16 fps: 1.25 px per frame) travels 31 steps x 1.25 px
+    # = 38.75 px per 32-frame window; asked to stay still or to move right, all of that is off the path
+    from rehyat.eval.detect import Detector, score_video
+    from rehyat.world import ObjectSpec, Scene, parse_prompt, render
+    det = Detector(size=128, calib=4)
+    up = Scene("blue", [ObjectSpec("red", "circle", "up", "normal", "medium", 64.0, 100.0, 0.0)])
+    frames = render([up], 32)[0]
+    for asked in ("a red circle stays still on a blue background", "a red circle moves right on a blue background"):
+        assert score_video(det, frames, parse_prompt(asked))["wander"] == pytest.approx(38.75, abs=0.5), asked
+    assert score_video(det, frames, parse_prompt("a red circle moves up on a blue background"))["wander"] \
+        == pytest.approx(0.0, abs=1e-3)
+    for m in ("still", "left", "right", "down"):
+        sc = Scene("blue", [ObjectSpec("red", "circle", m, "normal", "medium", 64.0, 64.0, 0.0)])
+        prompt = "a red circle " + ("stays still" if m == "still" else f"moves {m}") + " on a blue background"
+        assert score_video(det, render([sc], 32)[0], parse_prompt(prompt))["wander"] == pytest.approx(0.0, abs=1e-3), m
+    # motions that leave the path free (orbit, bounce, grow, shrink) get no wander
+    orbit = Scene("blue", [ObjectSpec("red", "circle", "orbit", "normal", "medium", 64.0, 64.0, 0.0)])
+    assert math.isnan(score_video(det, render([orbit], 32)[0], parse_prompt("a red circle orbits on a blue background"))["wander"])

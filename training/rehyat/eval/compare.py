@@ -8,14 +8,14 @@ each video's own score (``per_video``). Two evaluations of one prompt set can th
 compared video by video: the difference of the means comes with a 95% confidence interval from a
 paired bootstrap over the videos, much tighter than comparing two means whose prompts differ
 from video to video in difficulty. A row's verdict is "better" or "worse" when the interval
-leaves 0 out (in the metric's good direction: accuracies up; area drift and flicker down;
+leaves 0 out (in the metric's good direction: accuracies up; area drift, wander and flicker down;
 boundary_ratio "higher"/"lower"), else "within noise".
 
 BASE and NEW may be the same file with two models, e.g. ``--base-model teacher --model
 student_stage2``: with ``--within 3`` each row also says whether the new model is within 3 points
 of the base ("yes" when the whole interval lies above -3, "no" when it lies below, else
 "undecided"), issue 3's "student within 3 points of the teacher". Only the scores in % get this
-check (PERCENT); area drift, flicker and the boundary ratio are on other scales.
+check (PERCENT); area drift, wander, flicker and the boundary ratio are on other scales.
 
 ``--first N`` compares the first N videos of every set and length (fewer where a list is shorter,
 e.g. the long lengths' ``n_prompts_long``), so that evaluations of different sizes pair up: the
@@ -36,13 +36,13 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-METRICS = ("color", "shape", "background", "motion", "direction", "area_drift", "area_trend", "flicker",
-           "boundary_ratio")
+METRICS = ("color", "shape", "background", "motion", "direction", "area_drift", "area_trend", "wander",
+           "flicker", "boundary_ratio")
 # +1: higher is better, -1: lower is better, 0: neither (reported as higher / lower)
-GOOD = {"color": 1, "shape": 1, "background": 1, "motion": 1, "direction": 1, "area_drift": -1, "flicker": -1,
-        "boundary_ratio": 0, "area_trend": 0}
+GOOD = {"color": 1, "shape": 1, "background": 1, "motion": 1, "direction": 1, "area_drift": -1, "wander": -1,
+        "flicker": -1, "boundary_ratio": 0, "area_trend": 0}
 SETS = ("in_distribution", "held_out")
-# scores in % (points): --within P applies to these only; area drift, flicker and the boundary ratio
+# scores in % (points): --within P applies to these only; area drift, wander, flicker and the boundary ratio
 # are not on a 0-100 scale, so "within 3 points" says nothing about them
 PERCENT = ("color", "shape", "background", "motion", "direction")
 # rehyat.eval.run.generate draws its noise per batch of this many videos (seed + batch start): a prefix

@@ -141,6 +141,22 @@ class Detector:
         return "down" if sy > 0 else "up"
 
 
+    def wander_of(self, present, cx, cy, motion: str, touch=None) -> float:
+        """Diagnostic: how far (px at 128 px) the centroid's net travel over the track strays from what
+        ``motion`` allows: the whole net travel for "still", the net travel across the axis for a
+        translation (vertical for left/right, horizontal for up/down). Wrap-around jumps and frames on
+        the border are left out. NaN for other motions, or without a track (fewer than 3 steps). It is 0
+        on the renderer's own frames (a translating object keeps its other coordinate)."""
+        steps = self._steps(present, cx, cy, touch)
+        if motion not in ("still",) + TRANSLATIONS or len(steps) < 3:
+            return float("nan")
+        sx, sy = sum(s[2] for s in steps), sum(s[3] for s in steps)
+        k = self.size / 128
+        if motion == "still":
+            return math.hypot(sx, sy) / k
+        return abs(sy if motion in ("left", "right") else sx) / k
+
+
 TRANSLATIONS = ("left", "right", "up", "down")
 
 
@@ -151,16 +167,19 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
     keeps their size (all but grow/shrink). It is 0 for the renderer's own translations; the motion rule
     calls an object "grow"/"shrink" once its area trend passes ~0.8% per frame, i.e. ~0.26 over a 2 s
     window. "area_trend" is the same without the absolute value: > 0 when such objects grow, < 0 when
-    they shrink (at 32 s the student's objects read as "grow" twice as often as "shrink"). A window counts when the object's area is >= 12 px in its first and last 4 frames and it
-    touches no frame edge there (a translating object wraps around: part of it is off screen; rehyat-3's
-    and rehyat-4's recorded sweeps predate this edge rule and pooled the windows over a set instead of
-    averaging per video). NaN when no window counts. Also "motion_confusion" (a Counter per asked motion,
+    they shrink (at 32 s the student's objects read as "grow" twice as often as "shrink"). A window counts
+    when the object's area is >= 12 px in its first and last 4 frames and it touches no frame edge there
+    (a translating object wraps around: part of it is off screen; rehyat-3's and rehyat-4's recorded
+    sweeps predate this edge rule and pooled the windows over a set instead of averaging per video).
+    NaN when no window counts. "wander": the mean net travel per window (px at 128 px) that present
+    objects asked to stay still or to translate make off that path (``Detector.wander_of``), 0 on the
+    renderer's own frames, NaN without such a track. Also "motion_confusion" (a Counter per asked motion,
     not a number): what the motion rule called it (a motion, "unknown" without a track, "absent" when the
     object is missing), counted over (window, object), to tell which failure costs the motion accuracy."""
     lab = labels(frames)
     f, h, w = lab.shape
     out = {"color": [], "shape": [], "background": [], "motion": [], "direction": [], "area_drift": [],
-           "area_trend": []}
+           "area_trend": [], "wander": []}
     by_kind: Dict[str, list] = {}  # motion accuracy per asked motion ("motion:still", "motion:orbit", ...)
     confusion: Dict[str, Counter] = {}  # asked motion -> verdict -> count of (window, object)
     bg = NAMES.index(scene.background)
@@ -189,6 +208,10 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
             by_kind.setdefault(f"motion:{o.motion}", []).append(out["motion"][-1])
             if o.motion in TRANSLATIONS:  # diagnostic, not one of issue 3's accuracies
                 out["direction"].append(float(ok and det.direction_of(present, cx, cy, touch) == o.motion))
+            if ok and (o.motion == "still" or o.motion in TRANSLATIONS):  # diagnostic: travel off the asked path
+                wd = det.wander_of(present, cx, cy, o.motion, touch)
+                if not math.isnan(wd):
+                    out["wander"].append(wd)
             if o.motion not in ("grow", "shrink"):  # diagnostic: size drift of objects that keep their size
                 a0, a1 = float(area[:4].median()), float(area[-4:].median())
                 if a0 >= 12 and a1 >= 12 and not bool(touch[:4].any()) and not bool(touch[-4:].any()):

@@ -9,6 +9,8 @@ left/right/up/down whose net travel goes that way, area ignored), motion accurac
 ("motion:still", "motion:orbit", ... over the videos that ask for it), what the motion rule called each asked
 motion ("motion_confusion": asked -> verdict -> count), the diagnostic "area_drift" (how much
 the area of objects that should keep their size changes per 2 s window, see detect.score_video),
+the diagnostic "wander" (how far objects asked to stay still or to translate travel off that path
+per 2 s window, px at 128 px),
 background flicker, chunk-boundary discontinuity
 (frame difference across chunk boundaries / within chunks), and teacher-student PSNR from the
 same noise. The detector's ceiling is measured on the renderer's ground truth of the same prompts.
