@@ -29,8 +29,12 @@ def _ctx(ctx, uncond, guidance):
 
 
 @torch.no_grad()
-def sample_parallel(model, ctx, uncond, noise, steps=16, shift=3.0, guidance=4.0, softmax=False):
-    """Step-major over the whole latent video (teacher, or the student's parallel form)."""
+def sample_parallel(model, ctx, uncond, noise, steps=16, shift=3.0, guidance=4.0, softmax=False, on_step=None):
+    """Step-major over the whole latent video (teacher, or the student's parallel form).
+    ``on_step(i, x, v)``, when given, is called at every step before its Euler update with the state
+    x at t = schedule(steps, shift)[i] and the model's velocity there before guidance: [cond; uncond]
+    along the batch ([2b, ...]), or the conditional branch alone ([b, ...]) when ``guidance`` is 1
+    (the training caches record trajectories through it)."""
     b = noise.shape[0]
     x = noise.clone()
     c = _ctx(ctx, uncond, guidance)
@@ -38,8 +42,10 @@ def sample_parallel(model, ctx, uncond, noise, steps=16, shift=3.0, guidance=4.0
     for i in range(steps):
         xin = x if guidance == 1.0 else torch.cat([x, x], dim=0)
         tt = torch.full((xin.shape[0],), ts[i], device=x.device)
-        v = _guided(model(xin, tt, c, softmax=softmax) if softmax else model(xin, tt, c), b, guidance)
-        x = x + (ts[i + 1] - ts[i]) * v
+        raw = model(xin, tt, c, softmax=softmax) if softmax else model(xin, tt, c)
+        if on_step is not None:
+            on_step(i, x, raw)
+        x = x + (ts[i + 1] - ts[i]) * _guided(raw, b, guidance)
     return x
 
 

@@ -189,6 +189,16 @@ def _amp(device):
     return torch.autocast("cpu", enabled=False)
 
 
+def _fp32_velocity(model, device):
+    """``model``'s velocity under ``_amp(device)``, cast to fp32: for ``sample_parallel`` called outside
+    autocast, so that the trajectory caches guide and step in fp32 (the evaluation instead samples
+    under autocast, as the service's bf16 path would)."""
+    def velocity(x, t, ctx):
+        with _amp(device):
+            return model(x, t, ctx).float()
+    return velocity
+
+
 def _lr(base, step, frac, warm=100):
     return base * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
@@ -810,21 +820,22 @@ class TrajectoryCache:
         self.x, self.vc, self.vu = (torch.empty(shape, dtype=keep, device=device) for _ in range(3))
         self.cells = torch.empty((n, 1) + shape[3:], dtype=torch.bool, device=device) if p.fm_object_weight > 0 else None
         self.prompts = []
+        teacher_v = _fp32_velocity(teacher, device)
         with torch.no_grad():
             for i in range(0, n, batch):
                 b = min(batch, n - i)
                 prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(b)]
-                ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
-                x = torch.randn((b,) + shape[2:], device=device)
-                for s in range(steps):
-                    tt = torch.full((2 * b,), self.ts[s], device=device)
-                    with _amp(device):
-                        vt = teacher(torch.cat([x, x]), tt, ctx2).float()
-                    self.x[i:i + b, s], self.vc[i:i + b, s], self.vu[i:i + b, s] = x, vt[:b], vt[b:]
-                    if sampler is not teacher:
-                        with _amp(device):
-                            vt = sampler(torch.cat([x, x]), tt, ctx2).float()
-                    x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
+                ctx, unc = text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))
+
+                def record(s, x, v, i=i, b=b):  # the teacher's velocity at every state the sampler visits
+                    if sampler is not teacher or v.shape[0] != 2 * b:
+                        v = teacher_v(torch.cat([x, x]), torch.full((2 * b,), self.ts[s], device=device),
+                                      torch.cat([ctx, unc]))
+                    self.x[i:i + b, s], self.vc[i:i + b, s], self.vu[i:i + b, s] = x, v[:b], v[b:]
+
+                noise = torch.randn((b,) + shape[2:], device=device)
+                x = sample_parallel(_fp32_velocity(sampler, device), ctx, unc, noise, steps, p.stage2_traj_shift,
+                                    guidance, on_step=record)
                 if self.cells is not None:  # DECODE_BATCH videos at a time
                     for j in range(0, b, self.DECODE_BATCH):
                         xj = x[j:j + self.DECODE_BATCH]
@@ -871,14 +882,14 @@ class LongTrajectoryCache:
                 b = min(batch, n - i)
                 scenes = [sample_scene(rng, "exclude") for _ in range(b)]
                 prompts = [describe(sc, rng) for sc in scenes]
-                ctx2 = torch.cat([text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))])
-                x = torch.randn((b,) + self.x.shape[2:], device=device)
-                for s in range(steps):
+
+                def record(s, x, v, i=i, b=b):
                     self.x[i:i + b, s] = x
-                    tt = torch.full((2 * b,), self.ts[s], device=device)
-                    with _amp(device):
-                        vt = sampler(torch.cat([x, x]), tt, ctx2).float()
-                    x = x + (self.ts[s + 1] - self.ts[s]) * (vt[b:] + guidance * (vt[:b] - vt[b:]))
+
+                ctx, unc = text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))
+                noise = torch.randn((b,) + self.x.shape[2:], device=device)
+                sample_parallel(_fp32_velocity(sampler, device), ctx, unc, noise, steps, p.stage2_traj_shift, guidance,
+                                on_step=record)
                 self.scenes.extend(scenes)
                 self.prompts.extend(prompts)
         self.colors, self.kinds = object_colors(self.scenes, device), object_kinds(self.scenes, device)

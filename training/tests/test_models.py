@@ -109,3 +109,31 @@ def test_chunk_major_sampling_equals_parallel():
                            on_chunk=lambda i, x: seen.append(i))
     assert seen == [0, 1, 2]
     assert (a - b).abs().max().item() <= 1e-4
+
+
+def test_sample_parallels_step_hook_sees_every_state_and_the_unguided_velocity():
+    # on_step(i, x, v): x is the state at schedule[i] before its update, v the model's velocity there with
+    # [cond; uncond] along the batch (cond alone at guidance 1); replaying the guided Euler steps from them
+    # reaches the sampler's output. The training caches (train.TrajectoryCache, LongTrajectoryCache) record
+    # their trajectories through this hook.
+    from rehyat.sampling import schedule
+    _, student = _student(2, 1, seed=3)
+    noise = torch.randn(2, 4, 4, 4, 4)
+    ctx, unc = torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    ts = schedule(3, 2.0)
+    for g, rows in ((3.0, 4), (1.0, 2)):
+        seen = []
+        out = sample_parallel(student, ctx, unc, noise, steps=3, shift=2.0, guidance=g,
+                              on_step=lambda i, x, v: seen.append((i, x.clone(), v.clone())))
+        assert [i for i, _, _ in seen] == [0, 1, 2] and all(v.shape[0] == rows for _, _, v in seen)
+        assert torch.equal(seen[0][1], noise)
+        x = noise
+        for i, xi, v in seen:
+            assert torch.allclose(xi, x, atol=1e-6)
+            tt = torch.full((rows,), ts[i])
+            with torch.no_grad():
+                want = student(torch.cat([x, x]) if rows == 4 else x, tt, torch.cat([ctx, unc]) if rows == 4 else ctx)
+            assert torch.allclose(v, want, atol=1e-5)
+            guided = v[2:] + g * (v[:2] - v[2:]) if rows == 4 else v
+            x = x + (ts[i + 1] - ts[i]) * guided
+        assert torch.allclose(x, out, atol=1e-5)
