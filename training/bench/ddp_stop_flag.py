@@ -12,7 +12,6 @@ card, in git history: ``git show 76c47d4:models/rehyat-2/README.md``): the proje
 """
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -20,17 +19,8 @@ import time
 import numpy as np
 import torch
 
+from bench.machine import cpu_name
 from rehyat import ddp, train
-
-
-def _cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(out):
@@ -74,7 +64,7 @@ def main(out):
     med = {k: statistics.median(v) for k, v in per.items()}
     gpu_step_s = 810.0 / 9850
     res = {
-        "machine": f"{_cpu_name()}, {os.cpu_count()} cores (shared with other work), CPU only, 2 ranks (gloo)",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores (shared with other work), CPU only, 2 ranks (gloo)",
         "torch": torch.__version__,
         "load_average_1m_start_end": [load0, round(os.getloadavg()[0], 2)],
         "note": "on a loaded 2-core machine the step ratios are noise (rounds vary by tens of %); the flag's "

@@ -12,10 +12,11 @@ bytes (a projection, not a GPU measurement).
 """
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
+
+from bench.machine import cpu_name
 
 BATCHES = (1, 4, 16, 32)
 
@@ -35,16 +36,6 @@ def _one(b: int) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024.0  # KiB -> MiB
 
 
-def _cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(out):
     from rehyat.train import TrajectoryCache
     ref = TrajectoryCache.DECODE_BATCH
@@ -57,7 +48,7 @@ def main(out):
     lo, hi = batches[0], batches[-1]
     per_video = (mib[hi] - mib[lo]) / (hi - lo)
     res = {
-        "machine": f"CPU: {_cpu_name()}, {os.cpu_count()} cores",
+        "machine": f"CPU: {cpu_name()}, {os.cpu_count()} cores",
         "what": "peak host memory added by one no-grad vae.decode of B long4 latent videos of 2 s (fp32)",
         "peak_mib": {str(b): mib[b] for b in batches},
         "ratio_to_decode_batch": {str(b): round(mib[b] / mib[ref], 2) for b in batches},
