@@ -121,6 +121,21 @@ def test_evaluation_skips_the_reconstruction_ceiling_without_an_encoder(release,
     assert set(res["ground_truth"]) == {"in_distribution", "held_out"} and "student_stage2" in res
 
 
+def test_evaluation_samples_the_teacher_alone_when_no_student_length_is_asked(release):
+    # a teacher-only run beside an earlier student-only one of the same prompts and noise
+    # (rehyat.eval.run --student-lengths ''): only the teacher's rows, and no PSNR without a student
+    from rehyat.eval.run import eval_models
+    out, _ = release
+    _, tok, vae, text, teacher, student, _ = recover(out, "tiny", log=lambda s: None)
+    res = eval_models(tok, vae, text, teacher, None, student, torch.device("cpu"), log=lambda s: None,
+                      preset_name="tiny", n=2, lengths=(1, 4), teacher_lengths=(1,), student_lengths=(), n_long=1)
+    assert "student_stage2" not in res and set(res["teacher"]["held_out"]) == {"1x"}
+    assert "motion" in res["teacher"]["held_out"]["1x"] and "psnr_vs_teacher_db" not in res["teacher"]["held_out"]["1x"]
+    res = eval_models(tok, vae, text, teacher, None, student, torch.device("cpu"), log=lambda s: None,
+                      preset_name="tiny", n=2, lengths=(1, 4), teacher_lengths=(), student_lengths=(4,), n_long=1)
+    assert "teacher" not in res and set(res["student_stage2"]["held_out"]) == {"4x"}
+
+
 def test_chunk_causal_student_output_on_a_clip_start_equals_its_output_on_that_start_alone():
     # what stage 2's teacher term relies on: the student's velocity on the first f latent frames
     # of a longer clip does not depend on the later frames

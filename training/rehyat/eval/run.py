@@ -181,9 +181,12 @@ def psnr(a, b) -> float:
 
 def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, preset_name="full", n=48,
                 lengths=(1, 4, 16), teacher_lengths=(1, 4, 16), n_long=16, deadline=None,
-                steps=STEPS, shift=SHIFT, guidance=GUIDANCE, seeds=(1234, 4321)) -> dict:
+                steps=STEPS, shift=SHIFT, guidance=GUIDANCE, seeds=(1234, 4321), student_lengths=None) -> dict:
     """``seeds``: the prompt sets' seeds (in-distribution, held-out); the defaults are the
-    evaluation's fixed sets, other seeds give validation sets for choosing settings."""
+    evaluation's fixed sets, other seeds give validation sets for choosing settings. The teacher is
+    sampled at ``teacher_lengths`` and the students at ``student_lengths`` (None: all of ``lengths``),
+    each only where ``lengths`` has that length too (stage 1's student at 1x only)."""
+    student_lengths = lengths if student_lengths is None else student_lengths
     t0 = time.time()
     size = 8 * teacher.cfg.latent_height
     base_latent = base_latent_frames(preset_name)
@@ -219,6 +222,8 @@ def eval_models(tok, vae, text, teacher, stage1, student, device, log=print, pre
             for mname, model in models.items():
                 if mname == "teacher" and mult not in teacher_lengths:
                     continue
+                if mname != "teacher" and mult not in student_lengths:
+                    continue
                 if mname == "student_stage1" and mult != 1:
                     continue
                 if deadline is not None and time.time() > deadline:
@@ -246,6 +251,9 @@ def main(argv=None):
     ap.add_argument("--teacher-lengths", default=None,
                     help="lengths at which the teacher is sampled too (default: --lengths; '' = none, e.g. a "
                          "student-only run at 16x on the CPU, where full softmax over 32 s is slow)")
+    ap.add_argument("--student-lengths", default=None,
+                    help="lengths at which the student is sampled (default: --lengths; '' = none, e.g. the "
+                         "teacher alone beside an earlier student-only run of the same prompts)")
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--shift", type=float, default=SHIFT)
     ap.add_argument("--guidance", type=float, default=GUIDANCE)
@@ -257,10 +265,12 @@ def main(argv=None):
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     lengths = tuple(int(x) for x in a.lengths.split(",")) if not a.ceilings_only else ()
     teacher_lengths = lengths if a.teacher_lengths is None else tuple(int(x) for x in a.teacher_lengths.split(",") if x)
+    student_lengths = lengths if a.student_lengths is None else tuple(int(x) for x in a.student_lengths.split(",") if x)
     preset_name = checkpoint_preset_name(ck)
     res = eval_models(tok, vae, text, teacher, None, student, device, preset_name=preset_name, n=a.n,
                       lengths=lengths, teacher_lengths=teacher_lengths, n_long=a.n_long, steps=a.steps, shift=a.shift,
                       guidance=a.guidance, seeds=tuple(int(x) for x in a.seeds.split(",")),
+                      student_lengths=student_lengths,
                       log=lambda s: print(s, flush=True))
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
