@@ -820,22 +820,21 @@ class TrajectoryCache:
         self.x, self.vc, self.vu = (torch.empty(shape, dtype=keep, device=device) for _ in range(3))
         self.cells = torch.empty((n, 1) + shape[3:], dtype=torch.bool, device=device) if p.fm_object_weight > 0 else None
         self.prompts = []
-        teacher_v = _fp32_velocity(teacher, device)
+        teacher_v, sampler_v = _fp32_velocity(teacher, device), _fp32_velocity(sampler, device)
         with torch.no_grad():
             for i in range(0, n, batch):
                 b = min(batch, n - i)
                 prompts = [describe(sample_scene(rng, "exclude"), rng) for _ in range(b)]
                 ctx, unc = text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))
 
-                def record(s, x, v, i=i, b=b):  # the teacher's velocity at every state the sampler visits
+                def record(s, x, v):  # the teacher's velocity at every state the sampler visits
                     if sampler is not teacher or v.shape[0] != 2 * b:
                         v = teacher_v(torch.cat([x, x]), torch.full((2 * b,), self.ts[s], device=device),
                                       torch.cat([ctx, unc]))
                     self.x[i:i + b, s], self.vc[i:i + b, s], self.vu[i:i + b, s] = x, v[:b], v[b:]
 
                 noise = torch.randn((b,) + shape[2:], device=device)
-                x = sample_parallel(_fp32_velocity(sampler, device), ctx, unc, noise, steps, p.stage2_traj_shift,
-                                    guidance, on_step=record)
+                x = sample_parallel(sampler_v, ctx, unc, noise, steps, p.stage2_traj_shift, guidance, on_step=record)
                 if self.cells is not None:  # DECODE_BATCH videos at a time
                     for j in range(0, b, self.DECODE_BATCH):
                         xj = x[j:j + self.DECODE_BATCH]
@@ -877,19 +876,19 @@ class LongTrajectoryCache:
         self.x = torch.empty((n, steps, c.latent_channels, frames // 4, c.latent_height, c.latent_width),
                              dtype=keep, device=device)
         self.scenes, self.prompts = [], []
+        sampler_v = _fp32_velocity(sampler, device)
         with torch.no_grad():
             for i in range(0, n, batch):
                 b = min(batch, n - i)
                 scenes = [sample_scene(rng, "exclude") for _ in range(b)]
                 prompts = [describe(sc, rng) for sc in scenes]
 
-                def record(s, x, v, i=i, b=b):
+                def record(s, x, v):
                     self.x[i:i + b, s] = x
 
                 ctx, unc = text(tok.batch(prompts).to(device)), text(tok.batch([""] * b).to(device))
                 noise = torch.randn((b,) + self.x.shape[2:], device=device)
-                sample_parallel(_fp32_velocity(sampler, device), ctx, unc, noise, steps, p.stage2_traj_shift, guidance,
-                                on_step=record)
+                sample_parallel(sampler_v, ctx, unc, noise, steps, p.stage2_traj_shift, guidance, on_step=record)
                 self.scenes.extend(scenes)
                 self.prompts.extend(prompts)
         self.colors, self.kinds = object_colors(self.scenes, device), object_kinds(self.scenes, device)

@@ -140,7 +140,6 @@ class Detector:
             return "right" if sx > 0 else "left"
         return "down" if sy > 0 else "up"
 
-
     def wander_of(self, present, cx, cy, motion: str, touch=None) -> float:
         """Diagnostic: how far (px at 128 px) the centroid's net travel over the track strays from what
         ``motion`` allows: the whole net travel for "still", the net travel across the axis for a
@@ -208,10 +207,9 @@ def score_video(det: Detector, frames: torch.Tensor, scene: Scene, window: int =
             by_kind.setdefault(f"motion:{o.motion}", []).append(out["motion"][-1])
             if o.motion in TRANSLATIONS:  # diagnostic, not one of issue 3's accuracies
                 out["direction"].append(float(ok and det.direction_of(present, cx, cy, touch) == o.motion))
-            if ok and (o.motion == "still" or o.motion in TRANSLATIONS):  # diagnostic: travel off the asked path
-                wd = det.wander_of(present, cx, cy, o.motion, touch)
-                if not math.isnan(wd):
-                    out["wander"].append(wd)
+            wd = det.wander_of(present, cx, cy, o.motion, touch) if ok else float("nan")
+            if not math.isnan(wd):  # diagnostic: travel off the asked path (still and translations only)
+                out["wander"].append(wd)
             if o.motion not in ("grow", "shrink"):  # diagnostic: size drift of objects that keep their size
                 a0, a1 = float(area[:4].median()), float(area[-4:].median())
                 if a0 >= 12 and a1 >= 12 and not bool(touch[:4].any()) and not bool(touch[-4:].any()):

@@ -264,8 +264,8 @@ def main(argv=None):
     device = eval_device()
     ck, tok, vae, text, teacher, student = load_checkpoint(a.checkpoint, device)
     lengths = tuple(int(x) for x in a.lengths.split(",")) if not a.ceilings_only else ()
-    teacher_lengths = lengths if a.teacher_lengths is None else tuple(int(x) for x in a.teacher_lengths.split(",") if x)
-    student_lengths = lengths if a.student_lengths is None else tuple(int(x) for x in a.student_lengths.split(",") if x)
+    teacher_lengths, student_lengths = (lengths if arg is None else tuple(int(x) for x in arg.split(",") if x)
+                                        for arg in (a.teacher_lengths, a.student_lengths))
     preset_name = checkpoint_preset_name(ck)
     res = eval_models(tok, vae, text, teacher, None, student, device, preset_name=preset_name, n=a.n,
                       lengths=lengths, teacher_lengths=teacher_lengths, n_long=a.n_long, steps=a.steps, shift=a.shift,
